@@ -1,0 +1,175 @@
+"""`livemetrics` command line: parse options, call one function, print.
+
+Errors a user can cause (a missing file, a bad config, an unknown dimension)
+print one line on stderr and exit 2; no tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+from livemetrics.aggregate.formats import FORMATS, render
+from livemetrics.aggregate.query import DIMENSIONS, RANGES, QueryError, ReportQuery
+from livemetrics.config import Config, ConfigError, load_config
+from livemetrics.replay import replay_lines
+
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """A mistake the user can fix; printed as one line."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        result: int = args.run(args)
+        return result
+    except (UserError, ConfigError, QueryError) as exc:
+        print(f"livemetrics: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="livemetrics", description="Real-time metrics for customer-service chat."
+    )
+    commands = parser.add_subparsers(title="commands")
+
+    replay = commands.add_parser(
+        "replay", help="compute a report offline from a JSONL file of events"
+    )
+    replay.add_argument(
+        "--events", required=True, metavar="FILE.jsonl", help="events, one JSON per line"
+    )
+    _add_report_options(replay)
+    replay.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    replay.set_defaults(run=_run_replay)
+
+    validate = commands.add_parser("validate", help="check a JSONL file of events")
+    validate.add_argument("file", metavar="FILE.jsonl")
+    validate.add_argument("--max-reasons", type=int, default=20, help="invalid lines to list")
+    validate.set_defaults(run=_run_validate)
+    return parser
+
+
+def _add_report_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="TOML config (SPEC §6)")
+    parser.add_argument(
+        "--by", default="tenant", metavar="DIM[,DIM]", help=f"group by: {', '.join(DIMENSIONS)}"
+    )
+    parser.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD", help="first local day")
+    parser.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="last local day")
+    parser.add_argument("--range", dest="range_name", choices=RANGES, help="named date range")
+    parser.add_argument(
+        "--where", action="append", default=[], metavar="DIM=VALUE", help="filter (repeatable)"
+    )
+    parser.add_argument("--format", default="json", choices=FORMATS)
+    parser.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
+
+
+def _run_replay(args: argparse.Namespace) -> int:
+    config = _load_config(args.config)
+    query = ReportQuery.parse(
+        by=args.by,
+        where=args.where,
+        date_from=args.date_from,
+        date_to=args.date_to,
+        range_name=args.range_name,
+    )
+    if args.format == "xlsx" and not args.output and sys.stdout.isatty():
+        raise UserError("xlsx is binary: add --output FILE.xlsx (or redirect stdout)")
+    path = _existing_file(args.events, "--events")
+    with _progress(path, enabled=not args.no_progress) as on_progress, path.open("rb") as lines:
+        result = replay_lines(lines, config, on_progress=on_progress)
+    report = result.report(config, query)
+    with _output(args.output) as out:
+        render(report, args.format, out)
+    return 0
+
+
+def _run_validate(args: argparse.Namespace) -> int:
+    from livemetrics.events import Rejection, decode_line
+
+    path = _existing_file(args.file, "file")
+    valid = invalid = blank = 0
+    reasons: list[str] = []
+    with path.open("rb") as lines:
+        for number, line in enumerate(lines, start=1):
+            item = decode_line(line)
+            if item is None:
+                blank += 1
+            elif isinstance(item, Rejection):
+                invalid += 1
+                if len(reasons) < args.max_reasons:
+                    reasons.append(f"line {number}: {item.reason}")
+            else:
+                valid += 1
+    print(f"{path}: {valid} valid, {invalid} invalid, {blank} blank")
+    for reason in reasons:
+        print(f"  {reason}")
+    if invalid > len(reasons):
+        print(f"  ... and {invalid - len(reasons)} more invalid lines")
+    return 1 if invalid else 0
+
+
+def _load_config(path: str | None) -> Config:
+    path = path or os.environ.get("LIVEMETRICS_CONFIG")
+    return load_config(path) if path else Config()
+
+
+def _existing_file(name: str, option: str) -> Path:
+    path = Path(name)
+    if not path.is_file():
+        raise UserError(f"{option}: no such file: {name}")
+    return path
+
+
+@contextmanager
+def _output(name: str | None) -> Iterator[BinaryIO]:
+    if name is None:
+        yield sys.stdout.buffer
+        sys.stdout.flush()
+        return
+    with open(name, "wb") as handle:
+        yield handle
+
+
+@contextmanager
+def _progress(path: Path, *, enabled: bool) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr, in bytes of the file, for files worth waiting on."""
+    size = path.stat().st_size
+    if not enabled or size < 8 * 1024 * 1024 or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as progress:
+        task = progress.add_task(f"replay {path.name}", total=size)
+        yield lambda done: progress.update(task, completed=done)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

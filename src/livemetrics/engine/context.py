@@ -1,0 +1,70 @@
+"""The context one event is applied in: its conversation, tenant rules, clock and output list.
+
+Rule modules (messages, sessions, sla, ...) receive a `Context` and never see
+the engine, so each stays a small set of pure functions over state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from livemetrics.calendar import ServiceCalendar
+from livemetrics.config import TenantConfig
+from livemetrics.engine.outputs import Observation, Output
+from livemetrics.engine.state import Conversation
+
+#: Timer kinds the engine's heap knows (see engine.timers).
+TIMER_SESSION = 0
+TIMER_SLA_RISK = 1
+TIMER_SLA_BREACH = 2
+TIMER_RETENTION = 3
+
+Schedule = Callable[[int, tuple[str, str], int, tuple[str, int] | None], None]
+
+
+@dataclass(slots=True)
+class Context:
+    conv: Conversation
+    tenant: TenantConfig
+    calendar: ServiceCalendar
+    out: list[Output]
+    event_id: str | None
+    clock_us: int
+    gap_us: int
+    retention_us: int
+    store_text: bool
+    schedule: Schedule  # (due_us, conversation key, timer kind, ref)
+
+    def observe(
+        self,
+        metric: str,
+        value: float,
+        ts_us: int,
+        agents: tuple[str, ...] = (),
+        tag: str | None = None,
+    ) -> Observation:
+        """Append one observation in the bucket of `ts_us` with the current dimensions."""
+        day, hour = self.calendar.local_bucket(ts_us)
+        obs = Observation(
+            metric, value, ts_us, day, hour, self.conv.dims(tag), agents, 1, self.event_id
+        )
+        self.out.append(obs)
+        return obs
+
+    def count(self, metric: str, ts_us: int, agent: str | None = None) -> Observation:
+        """A counter observation credited to one agent (or none)."""
+        return self.observe(metric, 1, ts_us, (agent,) if agent else ())
+
+    def retract(self, obs: Observation) -> None:
+        self.out.append(obs.retraction())
+
+    def last_agent_credit(self) -> tuple[str, ...]:
+        agent = self.conv.last_agent
+        return (agent,) if agent else ()
+
+
+def seconds(later_us: int, earlier_us: int) -> float:
+    """A duration in seconds, clamped at 0 (SPEC §1 edge rules)."""
+    diff = later_us - earlier_us
+    return diff / 1_000_000 if diff > 0 else 0.0

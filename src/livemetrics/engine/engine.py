@@ -1,0 +1,270 @@
+"""The engine: validated events in, observations / SLA events / attributes out.
+
+Pure and deterministic: no I/O, no wall clock. The clock is the largest
+event time seen (D50) or what the caller passes to `advance`; timers (session
+gaps, SLA deadlines, retention) fire when the clock passes them. `replay` and
+the live worker drive the same `Engine`.
+
+    >>> engine = Engine(Config())
+    >>> out: list[Output] = []
+    >>> engine.process(event, out)        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from typing import Any
+
+from livemetrics.config import Config
+from livemetrics.engine import assignments, lifecycle, messages, ratings, sessions, sla
+from livemetrics.engine.context import (
+    TIMER_RETENTION,
+    TIMER_SESSION,
+    TIMER_SLA_BREACH,
+    TIMER_SLA_RISK,
+    Context,
+)
+from livemetrics.engine.outputs import ConversationAttributes, Observation, Output
+from livemetrics.engine.state import (
+    CLOSED,
+    Conversation,
+    conversation_from_list,
+    conversation_to_list,
+)
+from livemetrics.events import Event, Rejection, format_ts
+
+ConversationKey = tuple[str, str]
+Handler = Callable[[Context, int, dict], None]
+
+_HANDLERS: dict[str, Handler] = {
+    "message.sent": messages.on_message,
+    "conversation.assigned": assignments.on_assigned,
+    "agent.focus.started": lifecycle.on_focus_started,
+    "agent.focus.ended": lifecycle.on_focus_ended,
+    "conversation.tagged": lifecycle.on_tagged,
+    "conversation.resolved": lifecycle.on_resolved,
+    "conversation.reopened": lambda ctx, ts, data: lifecycle.on_reopened(ctx, ts),
+    "conversation.closed": lambda ctx, ts, data: lifecycle.on_closed(ctx, ts),
+    "conversation.rated": lambda ctx, ts, d: ratings.on_rated(ctx, ts, d["survey"], d["score"]),
+    "conversation.transaction": lifecycle.on_transaction,
+    "conversation.started": lambda ctx, ts, data: None,  # a second start is ignored ([7])
+}
+
+_EMPTY_DIMS = (None,) * 11
+
+
+class Engine:
+    """Holds every conversation's state, the clock and the timers."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.clock_us = 0
+        self.conversations: dict[ConversationKey, Conversation] = {}
+        self.dropped: set[ConversationKey] = set()
+        self.status_ids: dict[str, set[str]] = {}
+        self.presence: dict[tuple[str, str], tuple[str, str | None]] = {}
+        self._timers: list[tuple[int, int, ConversationKey, int, Any]] = []
+        self._seq = 0
+        self._retention_us = round(config.retention_days * 86_400_000_000)
+
+    # -- input ---------------------------------------------------------------
+
+    def process(self, event: Event, out: list[Output]) -> None:
+        """Apply one valid event; append what it produces to `out`."""
+        if event.type == "agent.status":
+            self._agent_status(event, out)
+            return
+        key = (event.tenant, event.conversation_id or "")
+        conv = self.conversations.get(key)
+        if conv is not None and event.event_id in conv.seen:
+            self._tenant_count("duplicate_events", event.tenant, event.ts_us, out)
+            return
+        self.advance(event.ts_us, out)
+        conv = self.conversations.get(key)
+        if conv is None:
+            if key in self.dropped:
+                self._dropped_event(event, out)
+                return
+            conv = self._start(event, out)
+        ctx = self._context(conv, out, event.event_id)
+        if event.ts_us < conv.last_event_us:
+            ctx.observe("late_events", 1, event.ts_us)
+        conv.seen.add(event.event_id)
+        conv.last_event_us = event.ts_us
+        before = _attribute_signature(conv)
+        sla.freeze_breaches(ctx, event.ts_us)
+        _HANDLERS[event.type](ctx, event.ts_us, event.data)
+        self._fire_due(out)
+        if _attribute_signature(conv) != before:
+            out.append(self._attributes(conv))
+
+    def reject(self, rejection: Rejection, out: list[Output]) -> None:
+        """Count bad input under its tenant and bucket when readable (SPEC §7 [5], D3)."""
+        tenant = rejection.tenant
+        ts_us = rejection.ts_us
+        if ts_us is None:
+            out.append(Observation("invalid_events", 1, 0, None, None, (tenant, *_EMPTY_DIMS[1:])))
+            return
+        self._tenant_count("invalid_events", tenant, ts_us, out)
+
+    def advance(self, now_us: int, out: list[Output]) -> None:
+        """Move the clock forward (never back) and fire the timers it passes."""
+        if now_us > self.clock_us:
+            self.clock_us = now_us
+            self._fire_due(out)
+
+    # -- conversations -------------------------------------------------------
+
+    def _start(self, event: Event, out: list[Output]) -> Conversation:
+        """Explicit start, or implicit start at the first event seen (SPEC §1, §7 [7])."""
+        data = event.data if event.type == "conversation.started" else {}
+        tenant = event.tenant
+        conv = Conversation(
+            tenant=tenant,
+            conversation_id=event.conversation_id or "",
+            base_dims=(
+                tenant,
+                data.get("channel", "unknown"),
+                data.get("direction", "inbound"),
+                data.get("contact_type"),
+                data.get("skill"),
+                data.get("campaign"),
+                data.get("theme"),
+            ),
+            customer_id=data.get("customer_id"),
+            customer_name=data.get("customer_name"),
+            started_us=event.ts_us,
+            cycle_start_us=event.ts_us,
+            bot=data.get("handled_by") == "bot",
+            last_event_us=event.ts_us,
+        )
+        self.conversations[conv.key] = conv
+        ctx = self._context(conv, out, event.event_id)
+        ctx.observe("conversations_started", 1, event.ts_us)
+        sla.start_clock(ctx, "resolution", 0, event.ts_us)
+        out.append(self._attributes(conv))
+        return conv
+
+    def _context(self, conv: Conversation, out: list[Output], event_id: str | None) -> Context:
+        tenant = self.config.tenant(conv.tenant)
+        return Context(
+            conv=conv,
+            tenant=tenant,
+            calendar=tenant.calendar,
+            out=out,
+            event_id=event_id,
+            clock_us=self.clock_us,
+            gap_us=round(tenant.session_gap_seconds * 1_000_000),
+            retention_us=self._retention_us,
+            store_text=self.config.store_text,
+            schedule=self._schedule,
+        )
+
+    def _attributes(self, conv: Conversation) -> ConversationAttributes:
+        values = {
+            "customer_id": conv.customer_id,
+            "customer_name": conv.customer_name,
+            "subject": conv.subject,
+            "agents": list(conv.writers),
+            "channel": conv.base_dims[1],
+            "status": conv.status,
+            "started_at": format_ts(conv.started_us),
+            "csat_score": conv.csat_score,
+        }
+        return ConversationAttributes(conv.tenant, conv.conversation_id, values)
+
+    def _dropped_event(self, event: Event, out: list[Output]) -> None:
+        """An event for a conversation dropped after retention: late only (SPEC §7 [30])."""
+        day, hour = self.config.tenant(event.tenant).calendar.local_bucket(event.ts_us)
+        dims = list(_EMPTY_DIMS)
+        dims[0] = event.tenant
+        dims[9] = event.conversation_id
+        out.append(Observation("late_events", 1, event.ts_us, day, hour, tuple(dims)))
+
+    def _agent_status(self, event: Event, out: list[Output]) -> None:
+        ids = self.status_ids.setdefault(event.tenant, set())
+        if event.event_id in ids:
+            self._tenant_count("duplicate_events", event.tenant, event.ts_us, out)
+            return
+        ids.add(event.event_id)
+        self.advance(event.ts_us, out)
+        data = event.data
+        self.presence[(event.tenant, data["agent_id"])] = (data["status"], data.get("team_id"))
+
+    def _tenant_count(self, metric: str, tenant: str | None, ts_us: int, out: list[Output]) -> None:
+        calendar = self.config.tenant(tenant or "").calendar
+        day, hour = calendar.local_bucket(ts_us)
+        out.append(Observation(metric, 1, ts_us, day, hour, (tenant, *_EMPTY_DIMS[1:])))
+
+    # -- timers ----------------------------------------------------------------
+
+    def _schedule(self, due_us: int, key: ConversationKey, kind: int, ref: Any) -> None:
+        self._seq += 1
+        heapq.heappush(self._timers, (due_us, self._seq, key, kind, ref))
+
+    def _fire_due(self, out: list[Output]) -> None:
+        timers = self._timers
+        while timers and timers[0][0] < self.clock_us:
+            _, _, key, kind, ref = heapq.heappop(timers)
+            conv = self.conversations.get(key)
+            if conv is None:
+                continue
+            ctx = self._context(conv, out, None)
+            if kind == TIMER_SESSION:
+                sessions.on_timer(ctx)
+            elif kind in (TIMER_SLA_RISK, TIMER_SLA_BREACH):
+                sla.fire(ctx, ref[0], ref[1], kind)
+            elif kind == TIMER_RETENTION:
+                self._maybe_drop(conv)
+
+    def _maybe_drop(self, conv: Conversation) -> None:
+        if conv.status != CLOSED or conv.closed_us is None:
+            return
+        if self.clock_us > conv.closed_us + self._retention_us:
+            del self.conversations[conv.key]
+            self.dropped.add(conv.key)
+
+    # -- state -----------------------------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        """Everything needed to resume; timers are rebuilt from the conversations."""
+        return {
+            "clock_us": self.clock_us,
+            "conversations": [conversation_to_list(c) for c in self.conversations.values()],
+            "dropped": [list(k) for k in sorted(self.dropped)],
+            "status_ids": {t: sorted(ids) for t, ids in self.status_ids.items()},
+            "presence": [[t, a, s, team] for (t, a), (s, team) in self.presence.items()],
+        }
+
+    @classmethod
+    def from_state(cls, config: Config, state: dict[str, Any]) -> Engine:
+        engine = cls(config)
+        engine.clock_us = state["clock_us"]
+        for item in state["conversations"]:
+            conv = conversation_from_list(item)
+            engine.conversations[conv.key] = conv
+            engine._rearm(conv)
+        engine.dropped = {(t, c) for t, c in state["dropped"]}
+        engine.status_ids = {t: set(ids) for t, ids in state["status_ids"].items()}
+        engine.presence = {(t, a): (s, team) for t, a, s, team in state["presence"]}
+        return engine
+
+    def _rearm(self, conv: Conversation) -> None:
+        key = conv.key
+        gap_us = round(self.config.tenant(conv.tenant).session_gap_seconds * 1_000_000)
+        session = conv.session
+        conv.session_timer_armed = session is not None and session.provisional is None
+        if session is not None and session.provisional is None:
+            self._schedule(session.last_us + gap_us, key, TIMER_SESSION, None)
+        for clock in conv.clocks:
+            if clock.breach is None:
+                if not clock.at_risk_sent:
+                    self._schedule(clock.at_risk_us, key, TIMER_SLA_RISK, (clock.kind, clock.turn))
+                self._schedule(clock.deadline_us, key, TIMER_SLA_BREACH, (clock.kind, clock.turn))
+        if conv.status == CLOSED and conv.closed_us is not None:
+            self._schedule(conv.closed_us + self._retention_us, key, TIMER_RETENTION, None)
+
+
+def _attribute_signature(conv: Conversation) -> tuple[Any, ...]:
+    return (conv.status, len(conv.writers), conv.csat_score, conv.subject)

@@ -1,0 +1,99 @@
+"""What the engine emits: observations, SLA events and conversation attributes.
+
+An `Observation` is one metric value credited to a bucket and dimensions
+(SPEC §2 "Attribution"). A retraction is the same observation with
+`sign = -1`; applying both leaves every aggregate as if neither happened, so
+sinks never need to look anything up to undo a provisional result.
+
+    >>> obs = Observation("csat_score", 4.0, 0, "2026-11-23", "09", dims, ("ag-luis",))
+    >>> obs.retraction().sign
+    -1
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+#: Positions inside `Observation.dims`; `agent` and `day`/`hour` live beside it.
+DIM_FIELDS: tuple[str, ...] = (
+    "tenant",
+    "channel",
+    "direction",
+    "contact_type",
+    "skill",
+    "campaign",
+    "theme",
+    "team",
+    "customer",
+    "conversation",
+    "tag",
+)
+DIM_INDEX: dict[str, int] = {name: i for i, name in enumerate(DIM_FIELDS)}
+TEAM = DIM_INDEX["team"]
+TAG = DIM_INDEX["tag"]
+
+Dims = tuple[str | None, ...]
+
+
+@dataclass(slots=True, frozen=True)
+class Observation:
+    metric: str
+    value: float
+    ts_us: int  # the instant that decides the bucket
+    day: str | None
+    hour: str | None
+    dims: Dims
+    agents: tuple[str, ...] = ()
+    sign: int = 1
+    event_id: str | None = None
+
+    def retraction(self) -> Observation:
+        return replace(self, sign=-self.sign)
+
+    def to_list(self) -> list[Any]:
+        return [
+            self.metric,
+            self.value,
+            self.ts_us,
+            self.day,
+            self.hour,
+            list(self.dims),
+            list(self.agents),
+            self.sign,
+            self.event_id,
+        ]
+
+    @classmethod
+    def from_list(cls, item: list[Any]) -> Observation:
+        metric, value, ts_us, day, hour, dims, agents, sign, event_id = item
+        return cls(metric, value, ts_us, day, hour, tuple(dims), tuple(agents), sign, event_id)
+
+
+@dataclass(slots=True, frozen=True)
+class SlaEvent:
+    """A breach, an at-risk notice or a breach retraction for `livemetrics.sla` (SPEC §4)."""
+
+    kind: str  # breach | at_risk | retraction
+    sla_kind: str  # first_response | next_response | resolution
+    tenant: str
+    conversation_id: str
+    channel: str
+    turn: int
+    started_us: int
+    deadline_us: int
+    detected_us: int
+    team: str | None
+    agent: str | None
+
+
+@dataclass(slots=True, frozen=True)
+class ConversationAttributes:
+    """The latest attributes of one conversation, for `--by conversation` rows (SPEC §3)."""
+
+    tenant: str
+    conversation_id: str
+    values: dict[str, Any]
+
+
+Output = Observation | SlaEvent | ConversationAttributes

@@ -1,0 +1,118 @@
+"""SLA clocks: start, stop, breach, at-risk and retraction (SPEC §4, §7 [40]-[42], D40-D42).
+
+A clock fires its breach as soon as the engine clock passes the deadline. The
+first stopping event in arrival order settles it: a stop at or before the
+deadline retracts a breach that already fired (a late answer), a stop after
+it keeps the breach. Until an own event after the deadline arrives, an
+assignment re-credits a fired breach to the new team and agent (D42), so the
+result depends only on the conversation's own events and the final clock.
+"""
+
+from __future__ import annotations
+
+from livemetrics.engine.context import TIMER_SLA_BREACH, TIMER_SLA_RISK, Context
+from livemetrics.engine.outputs import SlaEvent
+from livemetrics.engine.state import SlaClock
+
+AT_RISK_FRACTION = 0.8
+RESPONSE_KINDS = ("first_response", "next_response")
+
+
+def start_clock(ctx: Context, kind: str, turn: int, start_us: int) -> None:
+    """Start a clock when the tenant has a policy for this kind and channel."""
+    conv = ctx.conv
+    channel = conv.base_dims[1] or "unknown"
+    policy = ctx.tenant.sla_policy(kind, channel)
+    if policy is None:
+        return
+    target_us = round(policy.target_seconds * 1_000_000)
+    risk_us = round(target_us * AT_RISK_FRACTION)
+    if policy.business_hours:
+        deadline = ctx.calendar.add_business_us(start_us, target_us)
+        at_risk = ctx.calendar.add_business_us(start_us, risk_us)
+    else:
+        deadline = start_us + target_us
+        at_risk = start_us + risk_us
+    clock = SlaClock(kind, turn, start_us, deadline, at_risk)
+    conv.clocks.append(clock)
+    ctx.schedule(at_risk, conv.key, TIMER_SLA_RISK, (kind, turn))
+    ctx.schedule(deadline, conv.key, TIMER_SLA_BREACH, (kind, turn))
+
+
+def stop_clocks(ctx: Context, ts_us: int, kinds: tuple[str, ...] | None = None) -> None:
+    """Settle the running clocks of `kinds` (all when None) at a stopping event."""
+    keep: list[SlaClock] = []
+    for clock in ctx.conv.clocks:
+        if kinds is not None and clock.kind not in kinds:
+            keep.append(clock)
+            continue
+        if clock.breach is not None and ts_us <= clock.deadline_us:
+            ctx.retract(clock.breach)
+            ctx.out.append(_event(ctx, clock, "retraction"))
+    ctx.conv.clocks = keep
+
+
+def freeze_breaches(ctx: Context, ts_us: int) -> None:
+    """An own event after a deadline settles who the fired breach is credited to (D42)."""
+    for clock in ctx.conv.clocks:
+        if clock.breach is not None and not clock.frozen and ts_us > clock.deadline_us:
+            clock.frozen = True
+
+
+def recredit_breaches(ctx: Context) -> None:
+    """After an assignment, move unsettled fired breaches to the new team and agent (D42)."""
+    for clock in ctx.conv.clocks:
+        if clock.breach is None or clock.frozen:
+            continue
+        old = clock.breach
+        new_agents = ctx.last_agent_credit()
+        if old.dims == ctx.conv.dims() and old.agents == new_agents:
+            continue
+        ctx.retract(old)
+        clock.breach = ctx.observe(old.metric, 1, clock.deadline_us, new_agents)
+
+
+def fire(ctx: Context, kind: str, turn: int, timer: int) -> None:
+    """A timer came due: send the at-risk notice or fire the breach."""
+    clock = _find(ctx, kind, turn)
+    if clock is None:
+        return
+    if timer == TIMER_SLA_RISK:
+        if not clock.at_risk_sent and clock.breach is None:
+            clock.at_risk_sent = True
+            ctx.out.append(_event(ctx, clock, "at_risk"))
+        return
+    if timer == TIMER_SLA_BREACH and clock.breach is None:
+        clock.breach = ctx.observe(
+            f"sla_breaches_{kind}", 1, clock.deadline_us, ctx.last_agent_credit()
+        )
+        ctx.out.append(_event(ctx, clock, "breach"))
+
+
+def _find(ctx: Context, kind: str, turn: int) -> SlaClock | None:
+    for clock in ctx.conv.clocks:
+        if clock.kind == kind and clock.turn == turn:
+            return clock
+    return None
+
+
+def _event(ctx: Context, clock: SlaClock, kind: str) -> SlaEvent:
+    conv = ctx.conv
+    return SlaEvent(
+        kind=kind,
+        sla_kind=clock.kind,
+        tenant=conv.tenant,
+        conversation_id=conv.conversation_id,
+        channel=conv.base_dims[1] or "unknown",
+        turn=clock.turn,
+        started_us=clock.started_us,
+        deadline_us=clock.deadline_us,
+        detected_us=ctx.clock_us,
+        team=conv.team,
+        agent=conv.last_agent,
+    )
+
+
+def at_risk_count(clocks: list[SlaClock], now_us: int) -> int:
+    """Running clocks past 80 % of their target and not breached (live gauge `sla_at_risk`)."""
+    return sum(1 for c in clocks if c.breach is None and now_us > c.at_risk_us)

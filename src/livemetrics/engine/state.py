@@ -1,0 +1,269 @@
+"""Per-conversation state: plain data that serialises to compact JSON lists.
+
+The state lives in a Faust table in the live pipeline and in a dict in
+`replay`; both call `conversation_to_list` / `conversation_from_list`, so a
+worker can stop anywhere and resume with exactly the same future results.
+Field order in the lists is the wire format: append new fields at the end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from livemetrics.engine.outputs import Observation
+
+# Turn sides (SPEC §2 "Turns").
+NO_SIDE = 0
+CUSTOMER = 1
+AGENT = 2
+
+# Conversation status (SPEC §7 [8]).
+OPEN = "open"
+RESOLVED = "resolved"
+CLOSED = "closed"
+
+
+@dataclass(slots=True)
+class Session:
+    """The current session (SPEC §2 "Sessions", §7 [13])."""
+
+    first_us: int
+    last_us: int
+    customer_wrote: bool = False
+    agents: list[str] = field(default_factory=list)
+    team: str | None = None  # team at the session's last message (decision D29)
+    provisional: list[Observation] | None = None  # emitted by the clock; retractable
+
+    def to_list(self) -> list[Any]:
+        prov = None if self.provisional is None else [o.to_list() for o in self.provisional]
+        return [self.first_us, self.last_us, self.customer_wrote, self.agents, self.team, prov]
+
+    @classmethod
+    def from_list(cls, item: list[Any]) -> Session:
+        first_us, last_us, customer_wrote, agents, team, prov = item
+        provisional = None if prov is None else [Observation.from_list(o) for o in prov]
+        return cls(first_us, last_us, customer_wrote, list(agents), team, provisional)
+
+
+@dataclass(slots=True)
+class SlaClock:
+    """One running SLA clock (SPEC §4, decisions D40-D42)."""
+
+    kind: str
+    turn: int
+    started_us: int
+    deadline_us: int
+    at_risk_us: int
+    at_risk_sent: bool = False
+    breach: Observation | None = None  # set once the clock has fired
+    frozen: bool = False  # breach attributes settled (an own event after the deadline came)
+
+    def to_list(self) -> list[Any]:
+        breach = None if self.breach is None else self.breach.to_list()
+        return [
+            self.kind,
+            self.turn,
+            self.started_us,
+            self.deadline_us,
+            self.at_risk_us,
+            self.at_risk_sent,
+            breach,
+            self.frozen,
+        ]
+
+    @classmethod
+    def from_list(cls, item: list[Any]) -> SlaClock:
+        kind, turn, started, deadline, at_risk, sent, breach, frozen = item
+        obs = None if breach is None else Observation.from_list(breach)
+        return cls(kind, turn, started, deadline, at_risk, sent, obs, frozen)
+
+
+@dataclass(slots=True)
+class Conversation:
+    """Everything the engine remembers about one conversation."""
+
+    tenant: str
+    conversation_id: str
+    base_dims: tuple[
+        str | None, ...
+    ]  # tenant, channel, direction, contact_type, skill, campaign, theme
+    customer_id: str | None
+    customer_name: str | None
+    started_us: int
+    status: str = OPEN
+    cycle: int = 0
+    cycle_start_us: int = 0
+    cycle_assigned_us: int | None = None  # first human assignment in the cycle
+    cycle_handled: bool = False  # handle_seconds observed in this cycle
+    bot: bool = False  # under bot handling
+    handoff_us: int | None = None  # when bot handling ended (decision D10)
+    customer_wrote_in_bot: bool = False
+    waiting_since: int | None = None
+    first_response_done: bool = False
+    queue_wait_open: bool = True  # a queue wait may still be observed (D23)
+    human_wrote: bool = False
+    team: str | None = None
+    last_agent: str | None = None
+    side: int = NO_SIDE
+    turn_first_us: int | None = None
+    turn_offline: bool = False
+    customer_turns: int = 0
+    last_customer_us: int | None = None
+    first_customer_offline: bool | None = None
+    writers: list[str] = field(default_factory=list)
+    pending_contacts: dict[str, Observation] = field(default_factory=dict)  # agent -> contact
+    focus: dict[str, int] = field(default_factory=dict)  # agent -> window start
+    session: Session | None = None
+    session_timer_armed: bool = False
+    last_event_us: int = 0
+    ratings: dict[str, list[Observation]] = field(default_factory=dict)  # survey -> outputs
+    csat_score: int | None = None
+    unrated: list[Observation] = field(default_factory=list)
+    converted: bool = False
+    clocks: list[SlaClock] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+    closed_us: int | None = None
+    subject: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.tenant, self.conversation_id)
+
+    def dims(self, tag: str | None = None) -> tuple[str | None, ...]:
+        """Observation dimensions with the current team (SPEC §2 "Attribution")."""
+        return (*self.base_dims, self.team, self.customer_id, self.conversation_id, tag)
+
+
+def conversation_to_list(conv: Conversation) -> list[Any]:
+    """Serialise to a JSON-ready list (orjson turns it into bytes)."""
+    return [
+        conv.tenant,
+        conv.conversation_id,
+        list(conv.base_dims),
+        conv.customer_id,
+        conv.customer_name,
+        conv.started_us,
+        conv.status,
+        conv.cycle,
+        conv.cycle_start_us,
+        conv.cycle_assigned_us,
+        conv.cycle_handled,
+        conv.bot,
+        conv.handoff_us,
+        conv.customer_wrote_in_bot,
+        conv.waiting_since,
+        conv.first_response_done,
+        conv.queue_wait_open,
+        conv.human_wrote,
+        conv.team,
+        conv.last_agent,
+        conv.side,
+        conv.turn_first_us,
+        conv.turn_offline,
+        conv.customer_turns,
+        conv.last_customer_us,
+        conv.first_customer_offline,
+        conv.writers,
+        {agent: obs.to_list() for agent, obs in conv.pending_contacts.items()},
+        conv.focus,
+        None if conv.session is None else conv.session.to_list(),
+        conv.session_timer_armed,
+        conv.last_event_us,
+        {s: [o.to_list() for o in obs] for s, obs in conv.ratings.items()},
+        conv.csat_score,
+        [o.to_list() for o in conv.unrated],
+        conv.converted,
+        [c.to_list() for c in conv.clocks],
+        sorted(conv.seen),
+        conv.closed_us,
+        conv.subject,
+    ]
+
+
+def conversation_from_list(item: list[Any]) -> Conversation:
+    """Inverse of `conversation_to_list`."""
+    (
+        tenant,
+        conversation_id,
+        base_dims,
+        customer_id,
+        customer_name,
+        started_us,
+        status,
+        cycle,
+        cycle_start_us,
+        cycle_assigned_us,
+        cycle_handled,
+        bot,
+        handoff_us,
+        customer_wrote_in_bot,
+        waiting_since,
+        first_response_done,
+        queue_wait_open,
+        human_wrote,
+        team,
+        last_agent,
+        side,
+        turn_first_us,
+        turn_offline,
+        customer_turns,
+        last_customer_us,
+        first_customer_offline,
+        writers,
+        pending,
+        focus,
+        session,
+        session_timer_armed,
+        last_event_us,
+        ratings,
+        csat_score,
+        unrated,
+        converted,
+        clocks,
+        seen,
+        closed_us,
+        subject,
+    ) = item
+    return Conversation(
+        tenant=tenant,
+        conversation_id=conversation_id,
+        base_dims=tuple(base_dims),
+        customer_id=customer_id,
+        customer_name=customer_name,
+        started_us=started_us,
+        status=status,
+        cycle=cycle,
+        cycle_start_us=cycle_start_us,
+        cycle_assigned_us=cycle_assigned_us,
+        cycle_handled=cycle_handled,
+        bot=bot,
+        handoff_us=handoff_us,
+        customer_wrote_in_bot=customer_wrote_in_bot,
+        waiting_since=waiting_since,
+        first_response_done=first_response_done,
+        queue_wait_open=queue_wait_open,
+        human_wrote=human_wrote,
+        team=team,
+        last_agent=last_agent,
+        side=side,
+        turn_first_us=turn_first_us,
+        turn_offline=turn_offline,
+        customer_turns=customer_turns,
+        last_customer_us=last_customer_us,
+        first_customer_offline=first_customer_offline,
+        writers=list(writers),
+        pending_contacts={a: Observation.from_list(o) for a, o in pending.items()},
+        focus=dict(focus),
+        session=None if session is None else Session.from_list(session),
+        session_timer_armed=session_timer_armed,
+        last_event_us=last_event_us,
+        ratings={s: [Observation.from_list(o) for o in obs] for s, obs in ratings.items()},
+        csat_score=csat_score,
+        unrated=[Observation.from_list(o) for o in unrated],
+        converted=converted,
+        clocks=[SlaClock.from_list(c) for c in clocks],
+        seen=set(seen),
+        closed_us=closed_us,
+        subject=subject,
+    )
