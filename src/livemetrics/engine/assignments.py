@@ -19,6 +19,7 @@ def on_assigned(ctx: Context, ts_us: int, data: dict) -> None:
         end_bot_handling(ctx, ts_us)
     conv.team = data.get("team_id")
     conv.last_agent = agent
+    conv.group = data.get("group_id")
     credit = (agent,) if agent else ()
     if handoff:
         ctx.observe("bot_handoffs", 1, ts_us, credit)

@@ -125,6 +125,7 @@ class Conversation:
     seen: set[str] = field(default_factory=set)
     closed_us: int | None = None
     subject: str | None = None
+    group: str | None = None  # the group of the latest assignment, if it went to a group
 
     @property
     def key(self) -> tuple[str, str]:
@@ -178,6 +179,7 @@ def conversation_to_list(conv: Conversation) -> list[Any]:
         sorted(conv.seen),
         conv.closed_us,
         conv.subject,
+        conv.group,
     ]
 
 
@@ -224,6 +226,7 @@ def conversation_from_list(item: list[Any]) -> Conversation:
         seen,
         closed_us,
         subject,
+        group,
     ) = item
     return Conversation(
         tenant=tenant,
@@ -266,4 +269,5 @@ def conversation_from_list(item: list[Any]) -> Conversation:
         seen=set(seen),
         closed_us=closed_us,
         subject=subject,
+        group=group,
     )
