@@ -16,7 +16,7 @@ import heapq
 from collections.abc import Callable
 from typing import Any
 
-from livemetrics.config import Config
+from livemetrics.config import Config, TenantConfig
 from livemetrics.engine import assignments, lifecycle, messages, ratings, sessions, sla
 from livemetrics.engine.context import (
     TIMER_RETENTION,
@@ -67,6 +67,7 @@ class Engine:
         self._timers: list[tuple[int, int, ConversationKey, int, Any]] = []
         self._seq = 0
         self._retention_us = round(config.retention_days * 86_400_000_000)
+        self._rules: dict[str, tuple[TenantConfig, int]] = {}
 
     # -- input ---------------------------------------------------------------
 
@@ -147,18 +148,25 @@ class Engine:
         return conv
 
     def _context(self, conv: Conversation, out: list[Output], event_id: str | None) -> Context:
-        tenant = self.config.tenant(conv.tenant)
+        rules = self._rules.get(conv.tenant)
+        if rules is None:
+            tenant = self.config.tenant(conv.tenant)
+            rules = self._rules[conv.tenant] = (
+                tenant,
+                round(tenant.session_gap_seconds * 1_000_000),
+            )
+        tenant, gap_us = rules
         return Context(
-            conv=conv,
-            tenant=tenant,
-            calendar=tenant.calendar,
-            out=out,
-            event_id=event_id,
-            clock_us=self.clock_us,
-            gap_us=round(tenant.session_gap_seconds * 1_000_000),
-            retention_us=self._retention_us,
-            store_text=self.config.store_text,
-            schedule=self._schedule,
+            conv,
+            tenant,
+            tenant.calendar,
+            out,
+            event_id,
+            self.clock_us,
+            gap_us,
+            self._retention_us,
+            self.config.store_text,
+            self._schedule,
         )
 
     def _attributes(self, conv: Conversation) -> ConversationAttributes:

@@ -6,8 +6,6 @@ agent message that ends a customer turn observes the response metrics.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from livemetrics.engine import sessions, sla
 from livemetrics.engine.context import Context, seconds
 from livemetrics.engine.handling import end_bot_handling, is_waiting, start_waiting
@@ -68,7 +66,7 @@ def _agent_message(ctx: Context, ts_us: int, agent: str) -> None:
         ctx.observe("agent_first_response_seconds", seconds(ts_us, contact.ts_us), ts_us, credit)
         # bucketed with its assignment (SPEC §7 [21], D22)
         ctx.out.append(
-            replace(contact, metric="agent_contacts_with_response", event_id=ctx.event_id)
+            contact._replace(metric="agent_contacts_with_response", event_id=ctx.event_id)
         )
     first_response = is_waiting(ctx)
     if first_response:
