@@ -8,7 +8,7 @@ earlier score (SPEC §7 [16]) and a retracted breach takes its value back.
 
 Two modes:
 
-- **exact** while ``count <= EXACT_LIMIT`` (64): the values themselves; a
+- **exact** while ``count <= EXACT_LIMIT`` (128): the values themselves; a
   quantile is the exact nearest-rank ``sorted[ceil(p*n/100) - 1]``.
 - **sketch** beyond that: log-spaced buckets as in DDSketch, relative accuracy
   ``RELATIVE_ACCURACY`` (0.5 %), so every quantile is within 0.5 % of the
@@ -32,7 +32,7 @@ Approximations, on purpose:
   recompute it from the buckets, so it becomes the lowest (highest) bucket's
   estimate, within 0.5 % of the true value. A sketch never returns to exact
   mode (the values are gone) except when it becomes empty: a sketch whose
-  count fell to 64 or less still answers within 0.5 %, not exactly.
+  count fell to 128 or less still answers within 0.5 %, not exactly.
 - ``remove`` of a value that was never added raises ``ValueError`` when it can
   tell (exact mode, or an empty bucket); in sketch mode a value that shares a
   bucket with added values cannot be told apart and is removed from it.
@@ -46,7 +46,7 @@ import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-EXACT_LIMIT = 64
+EXACT_LIMIT = 128
 """Largest count kept as exact values."""
 
 RELATIVE_ACCURACY = 0.005

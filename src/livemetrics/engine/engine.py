@@ -89,13 +89,14 @@ class Engine:
                 return
             conv = self._start(event, out)
         ctx = self._context(conv, out, event.event_id)
-        if event.ts_us < conv.last_event_us:
-            ctx.observe("late_events", 1, event.ts_us)
+        late = event.ts_us < conv.last_event_us
         conv.seen.add(event.event_id)
         conv.last_event_us = event.ts_us
         before = _attribute_signature(conv)
         sla.freeze_breaches(ctx, event.ts_us)
         _HANDLERS[event.type](ctx, event.ts_us, event.data)
+        if late:  # with the team the event leaves (D2, D15)
+            ctx.observe("late_events", 1, event.ts_us)
         self._fire_due(out)
         if _attribute_signature(conv) != before:
             out.append(self._attributes(conv))

@@ -24,6 +24,7 @@ def on_resolved(ctx: Context, ts_us: int, data: dict) -> None:
     if resolver is None and not conv.human_wrote:
         ctx.observe("automated_conversations", 1, ts_us, credit)
     _end_cycle_work(ctx, ts_us)
+    conv.cycle_handled = True  # a resolved cycle's close adds no handle time (D24)
 
 
 def on_closed(ctx: Context, ts_us: int) -> None:
