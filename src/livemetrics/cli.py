@@ -60,6 +60,18 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     replay.set_defaults(run=_run_replay)
 
+    simulate = commands.add_parser(
+        "simulate", help="generate a few days of contact-centre traffic to a JSONL file"
+    )
+    simulate.add_argument("--output", "-o", required=True, metavar="FILE.jsonl")
+    simulate.add_argument("--conversations", type=int, default=2000)
+    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument("--clean", action="store_true", help="no invalid, duplicate, late lines")
+    simulate.add_argument(
+        "--config-output", metavar="FILE.toml", help="also write the tenants' config used"
+    )
+    simulate.set_defaults(run=_run_simulate)
+
     validate = commands.add_parser("validate", help="check a JSONL file of events")
     validate.add_argument("file", metavar="FILE.jsonl")
     validate.add_argument("--max-reasons", type=int, default=20, help="invalid lines to list")
@@ -99,6 +111,23 @@ def _run_replay(args: argparse.Namespace) -> int:
     report = result.report(config, query)
     with _output(args.output) as out:
         render(report, args.format, out)
+    return 0
+
+
+def _run_simulate(args: argparse.Namespace) -> int:
+    from livemetrics.simulate.streams import STREAM_CONFIG, generate_stream
+
+    if args.conversations < 1:
+        raise UserError("--conversations must be at least 1")
+    rates = {"invalid_rate": 0.0, "duplicate_rate": 0.0, "late_rate": 0.0} if args.clean else {}
+    lines = generate_stream(args.seed, conversations=args.conversations, **rates)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    with open(args.output, "wb") as handle:
+        for line in lines:
+            handle.write(line + b"\n")
+    if args.config_output:
+        Path(args.config_output).write_text(STREAM_CONFIG)
+    print(f"wrote {len(lines)} events to {args.output}", file=sys.stderr)
     return 0
 
 

@@ -1,7 +1,7 @@
 """`replay` must give the oracle's numbers on realistic, adversarial streams.
 
 The oracle (`tests.support.oracle`) is written from the SPEC and the decisions
-page alone; the streams (`tests.support.streams`) mix bots, transfers, cycles,
+page alone; the streams (`livemetrics.simulate.streams`) mix bots, transfers, cycles,
 ratings, SLA deadlines, late events, duplicates and invalid lines. On a
 mismatch the failure lists, per row, which key differs and both values.
 
@@ -27,13 +27,13 @@ import pytest
 from livemetrics import metrics
 from livemetrics.aggregate.query import DIMENSIONS, ReportQuery
 from livemetrics.config import Config, parse_config
-from tests.support.oracle import OracleRun, nearest_rank, oracle_run
-from tests.support.streams import (
+from livemetrics.simulate.streams import (
     DAY,
     STREAM_CONFIG,
     generate_stream,
     reorder_conversations,
 )
+from tests.support.oracle import OracleRun, nearest_rank, oracle_run
 
 SEEDS = tuple(
     int(s) for s in os.environ.get("LIVEMETRICS_CONFORMANCE_SEEDS", "11,23,42").split(",")

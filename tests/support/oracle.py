@@ -18,7 +18,7 @@ There are no timers and no retractions:
 5. build reports with a simple group-by over the observation list (SPEC §5).
 
 Retention drops (D4) are not modelled: the generated streams never span more
-than `retention_days` (`tests.support.streams` asserts it).
+than `retention_days` (`livemetrics.simulate.streams` asserts it).
 
     >>> run = oracle_run(lines, config)
     >>> report = run.report(ReportQuery.parse(by="agent,day"))

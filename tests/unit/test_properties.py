@@ -19,7 +19,7 @@ from livemetrics.aggregate.query import ReportQuery
 from livemetrics.config import Config, parse_config
 from livemetrics.events import Event, decode_line
 from livemetrics.replay import ReplayResult, replay_lines
-from tests.support.streams import STREAM_CONFIG, generate_stream, reorder_conversations
+from livemetrics.simulate.streams import STREAM_CONFIG, generate_stream, reorder_conversations
 
 BY_TENANT_DAY = ReportQuery.parse(by="tenant,day")
 BY_CONVERSATION = ReportQuery.parse(by="tenant,conversation")

@@ -25,7 +25,7 @@ from livemetrics.engine.context import (
     TIMER_SLA_RISK,
     Context,
 )
-from livemetrics.engine.outputs import ConversationAttributes, Observation, Output
+from livemetrics.engine.outputs import DIM_INDEX, ConversationAttributes, Observation, Output
 from livemetrics.engine.state import (
     CLOSED,
     Conversation,
@@ -51,7 +51,7 @@ _HANDLERS: dict[str, Handler] = {
     "conversation.started": lambda ctx, ts, data: None,  # a second start is ignored ([7])
 }
 
-_EMPTY_DIMS = (None,) * 11
+_EMPTY_DIMS: tuple[None, ...] = (None,) * len(DIM_INDEX)
 
 
 class Engine:
@@ -186,9 +186,9 @@ class Engine:
     def _dropped_event(self, event: Event, out: list[Output]) -> None:
         """An event for a conversation dropped after retention: late only (SPEC §7 [30])."""
         day, hour = self.config.tenant(event.tenant).calendar.local_bucket(event.ts_us)
-        dims = list(_EMPTY_DIMS)
-        dims[0] = event.tenant
-        dims[9] = event.conversation_id
+        dims: list[str | None] = list(_EMPTY_DIMS)
+        dims[DIM_INDEX["tenant"]] = event.tenant
+        dims[DIM_INDEX["conversation"]] = event.conversation_id
         out.append(Observation("late_events", 1, event.ts_us, day, hour, tuple(dims)))
 
     def _agent_status(self, event: Event, out: list[Output]) -> None:
