@@ -119,8 +119,16 @@ def _run_simulate(args: argparse.Namespace) -> int:
 
     if args.conversations < 1:
         raise UserError("--conversations must be at least 1")
-    rates = {"invalid_rate": 0.0, "duplicate_rate": 0.0, "late_rate": 0.0} if args.clean else {}
-    lines = generate_stream(args.seed, conversations=args.conversations, **rates)
+    if args.clean:
+        lines = generate_stream(
+            args.seed,
+            conversations=args.conversations,
+            invalid_rate=0.0,
+            duplicate_rate=0.0,
+            late_rate=0.0,
+        )
+    else:
+        lines = generate_stream(args.seed, conversations=args.conversations)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     with open(args.output, "wb") as handle:
         for line in lines:

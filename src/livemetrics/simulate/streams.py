@@ -565,7 +565,7 @@ class _Generator:
                 rng.random() < 0.5,
                 self._customer(s.tenant),
             )
-        moves: list[tuple[float, Callable[[float], None]]] = [
+        moves: list[tuple[float, Callable[[float], object]]] = [
             (6, lambda d: s.customer(d, offline=rng.random() < 0.3)),
             (5, lambda d: s.agent_says(rng.choice(agents), d)),
             (2, lambda d: s.bot_says(d)),
