@@ -25,7 +25,13 @@ from livemetrics.engine.context import (
     TIMER_SLA_RISK,
     Context,
 )
-from livemetrics.engine.outputs import DIM_INDEX, ConversationAttributes, Observation, Output
+from livemetrics.engine.outputs import (
+    DIM_INDEX,
+    ConversationAttributes,
+    ConversationDropped,
+    Observation,
+    Output,
+)
 from livemetrics.engine.state import (
     CLOSED,
     Conversation,
@@ -225,14 +231,27 @@ class Engine:
             elif kind in (TIMER_SLA_RISK, TIMER_SLA_BREACH):
                 sla.fire(ctx, ref[0], ref[1], kind)
             elif kind == TIMER_RETENTION:
-                self._maybe_drop(conv)
+                self._maybe_drop(conv, out)
 
-    def _maybe_drop(self, conv: Conversation) -> None:
+    def _maybe_drop(self, conv: Conversation, out: list[Output]) -> None:
         if conv.status != CLOSED or conv.closed_us is None:
             return
         if self.clock_us > conv.closed_us + self._retention_us:
             del self.conversations[conv.key]
             self.dropped.add(conv.key)
+            out.append(ConversationDropped(conv.tenant, conv.conversation_id))
+
+    # -- live worker: conversations move in and out with partitions -------------
+
+    def load(self, conv: Conversation) -> None:
+        """Adopt a conversation restored from storage and re-arm its timers."""
+        self.conversations[conv.key] = conv
+        self._rearm(conv)
+
+    def unload(self, key: ConversationKey) -> None:
+        """Forget a conversation whose partition moved to another worker (its timers lapse)."""
+        self.conversations.pop(key, None)
+        self.dropped.discard(key)
 
     # -- state -----------------------------------------------------------------
 

@@ -87,4 +87,12 @@ class ConversationAttributes:
     values: dict[str, Any]
 
 
-Output = Observation | SlaEvent | ConversationAttributes
+@dataclass(slots=True, frozen=True)
+class ConversationDropped:
+    """The conversation's state was dropped after retention (SPEC §7 [30]); its results stay."""
+
+    tenant: str
+    conversation_id: str
+
+
+Output = Observation | SlaEvent | ConversationAttributes | ConversationDropped

@@ -1,0 +1,58 @@
+"""Where the running embedded stack is: `livemetrics up` writes it, other commands read it.
+
+So `livemetrics produce FILE` and `livemetrics report` work with no flags after
+`livemetrics up`. Flags and LIVEMETRICS_* environment variables win.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import orjson
+
+STACK_FILE = Path(os.environ.get("LIVEMETRICS_HOME", ".livemetrics")) / "stack.json"
+
+
+@dataclass(frozen=True, slots=True)
+class StackInfo:
+    bootstrap: str
+    redis_url: str
+    web_urls: tuple[str, ...] = ()
+    pid: int = 0
+
+    def save(self, path: Path = STACK_FILE) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2))
+
+    @classmethod
+    def load(cls, path: Path = STACK_FILE) -> StackInfo | None:
+        try:
+            data = orjson.loads(path.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return None
+        return cls(
+            data["bootstrap"],
+            data["redis_url"],
+            tuple(data.get("web_urls", ())),
+            data.get("pid", 0),
+        )
+
+
+def resolve_bootstrap(flag: str | None) -> str | None:
+    if flag:
+        return flag
+    if os.environ.get("LIVEMETRICS_BOOTSTRAP"):
+        return os.environ["LIVEMETRICS_BOOTSTRAP"]
+    info = StackInfo.load()
+    return info.bootstrap if info else None
+
+
+def resolve_redis_url(flag: str | None) -> str | None:
+    if flag:
+        return flag
+    if os.environ.get("LIVEMETRICS_REDIS_URL"):
+        return os.environ["LIVEMETRICS_REDIS_URL"]
+    info = StackInfo.load()
+    return info.redis_url if info else None

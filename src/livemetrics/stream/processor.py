@@ -1,0 +1,443 @@
+"""The live worker's core glue: input records in, state records and sink writes out.
+
+No Faust, Kafka or Redis here, so it is tested directly. The Faust agent feeds
+it batches of `(partition, offset, bytes)`; it runs the same `Engine` as
+`replay`, keeps per conversation the aggregate cells that carry it, and on
+`flush()` hands back everything to persist, in the order that keeps data safe:
+
+1. sink snapshots (absolute cells per conversation / partition, for Redis),
+2. topic messages (observations, SLA events, dead letters),
+3. state records stamped with the source offset they include (for the table).
+
+Every stored record carries the input offset it has applied, so an input
+redelivered after a crash is skipped (offset <= applied) and a gap (a record
+lost although its offset was committed) is detected and refilled.
+
+    >>> proc = LiveProcessor(config)
+    >>> proc.apply(EVENTS, partition=0, offset=41, raw=b'{"event_id": ...}')  # doctest: +SKIP
+    >>> batch = proc.flush()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from livemetrics.aggregate.distribution import Distribution
+from livemetrics.aggregate.store import Cell, CellKey, _cell_from_state, _cell_to_state, _fold
+from livemetrics.config import Config
+from livemetrics.engine.engine import Engine
+from livemetrics.engine.outputs import (
+    DIM_INDEX,
+    ConversationAttributes,
+    ConversationDropped,
+    Observation,
+    Output,
+    SlaEvent,
+)
+from livemetrics.engine.state import conversation_from_list, conversation_to_list
+from livemetrics.events import Event, Rejection, decode_event, format_ts
+
+EVENTS = "chat.events"
+STATUS = "chat.agent-status"
+OBSERVATIONS = "livemetrics.observations"
+SLA = "livemetrics.sla"
+DLQ = "chat.events.dlq"
+
+RECORD_VERSION = 1
+_CONVERSATION = DIM_INDEX["conversation"]
+_PRESENCE_IDS_KEPT = 256
+
+ConversationKey = tuple[str, str]
+Cells = dict[CellKey, Cell]
+
+
+@dataclass(slots=True)
+class PartitionState:
+    """What one input partition has applied, and its cells without a conversation."""
+
+    applied_offset: int = -1
+    cells: Cells = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)
+
+    def count(self, name: str) -> None:
+        self.counters[name] = self.counters.get(name, 0) + 1
+
+
+@dataclass(frozen=True, slots=True)
+class TopicMessage:
+    topic: str
+    key: bytes | None
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StateRecord:
+    """One changelog write: table, partition, key, value (None deletes)."""
+
+    table: str
+    partition: int
+    key: bytes
+    value: bytes | None
+
+
+@dataclass(slots=True)
+class ConversationSnapshotData:
+    tenant: str
+    conversation_id: str
+    cells: Cells
+    attributes: dict[str, Any] | None
+    source_offset: tuple[int, int]
+
+
+@dataclass(slots=True)
+class PartitionSnapshotData:
+    partition: int
+    cells: Cells
+    applied_offset: int
+    counters: dict[str, int]
+
+
+@dataclass(slots=True)
+class Flush:
+    conversations: list[ConversationSnapshotData]
+    partitions: list[PartitionSnapshotData]
+    messages: list[TopicMessage]
+    records: list[StateRecord]
+    clock_us: int
+
+    @property
+    def empty(self) -> bool:
+        return not (self.conversations or self.partitions or self.messages or self.records)
+
+
+class LiveProcessor:
+    """An `Engine` plus what the live pipeline needs around it."""
+
+    def __init__(self, config: Config, *, publish_observations: bool = True) -> None:
+        self.config = config
+        self.engine = Engine(config)
+        self.publish_observations = publish_observations
+        self.cells: dict[ConversationKey, Cells] = {}
+        self.attributes: dict[ConversationKey, dict[str, Any]] = {}
+        self.home: dict[ConversationKey, int] = {}  # conversation -> input partition
+        self.offsets: dict[ConversationKey, int] = {}  # last applied input offset
+        self.partitions: dict[tuple[str, int], PartitionState] = {}
+        self.presence_ids: dict[tuple[str, str], list[str]] = {}
+        self._dirty: set[ConversationKey] = set()
+        self._dropped: set[ConversationKey] = set()
+        self._dirty_partitions: set[tuple[str, int]] = set()
+        self._dirty_presence: set[tuple[str, str, int]] = set()
+        self._messages: list[TopicMessage] = []
+        self._out: list[Output] = []
+
+    # -- input ---------------------------------------------------------------
+
+    def partition(self, topic: str, number: int) -> PartitionState:
+        key = (topic, number)
+        state = self.partitions.get(key)
+        if state is None:
+            state = self.partitions[key] = PartitionState()
+        return state
+
+    def apply(self, topic: str, partition: int, offset: int, raw: bytes) -> bool:
+        """Apply one input record; False when it was already applied (a redelivery)."""
+        part = self.partition(topic, partition)
+        if offset <= part.applied_offset:
+            return False
+        part.applied_offset = offset
+        self._dirty_partitions.add((topic, partition))
+        item = decode_event(raw)
+        out = self._out
+        if isinstance(item, Rejection):
+            part.count("dead_lettered")
+            self.engine.reject(item, out)
+            self._dead_letter(item, topic, partition, offset)
+            self._route(out, topic, partition, offset)
+            return True
+        part.count("processed")
+        if item.type == "agent.status":
+            self._apply_status(item, topic, partition, offset)
+            return True
+        key = (item.tenant, item.conversation_id or "")
+        if self.offsets.get(key, -1) >= offset:
+            return False
+        duplicates_before = self._duplicate_count(out)
+        self.engine.process(item, out)
+        if self._duplicate_count(out) > duplicates_before:
+            part.count("duplicates")
+        if key in self.engine.conversations:
+            self.home[key] = partition
+            self.offsets[key] = offset
+            self._dirty.add(key)
+        self._route(out, topic, partition, offset)
+        return True
+
+    def advance(self, now_us: int) -> None:
+        """Move the engine clock (global clock or wall clock); route what timers fire."""
+        if now_us > self.engine.clock_us:
+            self.engine.advance(now_us, self._out)
+            self._route(self._out, EVENTS, None, None)
+
+    def _apply_status(self, event: Event, topic: str, partition: int, offset: int) -> None:
+        agent = event.data["agent_id"]
+        out = self._out
+        duplicates_before = self._duplicate_count(out)
+        self.engine.process(event, out)
+        if self._duplicate_count(out) > duplicates_before:
+            self.partition(topic, partition).count("duplicates")
+        else:
+            ids = self.presence_ids.setdefault((event.tenant, agent), [])
+            ids.append(event.event_id)
+            del ids[:-_PRESENCE_IDS_KEPT]
+            self._dirty_presence.add((event.tenant, agent, partition))
+        self._route(out, topic, partition, offset)
+
+    @staticmethod
+    def _duplicate_count(out: list[Output]) -> int:
+        return sum(1 for o in out if isinstance(o, Observation) and o.metric == "duplicate_events")
+
+    # -- routing -------------------------------------------------------------
+
+    def _route(
+        self, out: list[Output], topic: str, partition: int | None, offset: int | None
+    ) -> None:
+        """Fold observations into their conversation cells (else the partition); queue messages."""
+        for item in out:
+            if isinstance(item, Observation):
+                self._fold(item, topic, partition)
+                if self.publish_observations:
+                    self._messages.append(_observation_message(item))
+            elif isinstance(item, ConversationAttributes):
+                key = (item.tenant, item.conversation_id)
+                self.attributes[key] = item.values
+                self._dirty.add(key)
+            elif isinstance(item, SlaEvent):
+                self._messages.append(_sla_message(item))
+            elif isinstance(item, ConversationDropped):
+                key = (item.tenant, item.conversation_id)
+                self._dropped.add(key)
+        out.clear()
+
+    def _fold(self, obs: Observation, topic: str, partition: int | None) -> None:
+        conversation = obs.dims[_CONVERSATION]
+        key = (obs.dims[0] or "", conversation or "")
+        home = self.home.get(key)
+        if conversation is not None and home is not None and key in self.engine.conversations:
+            cells = self.cells.setdefault(key, {})
+            self._dirty.add(key)
+        else:
+            number = partition if partition is not None else (home or 0)
+            part = self.partition(topic, number)
+            cells = part.cells
+            self._dirty_partitions.add((topic, number))
+        cell_key = (obs.day, obs.hour, obs.dims, obs.agents)
+        cell = cells.get(cell_key)
+        if cell is None:
+            cell = cells[cell_key] = {}
+        _fold(cell, obs)
+        if not cell:
+            del cells[cell_key]
+
+    def _dead_letter(self, rejection: Rejection, topic: str, partition: int, offset: int) -> None:
+        value = {
+            "reason": rejection.reason,
+            "source_topic": topic,
+            "partition": partition,
+            "offset": offset,
+            "original": base64.b64encode(rejection.raw).decode(),
+            "tenant": rejection.tenant,
+            "ts": None if rejection.ts_us is None else format_ts(rejection.ts_us),
+        }
+        self._messages.append(TopicMessage(DLQ, None, orjson.dumps(value)))
+
+    # -- output --------------------------------------------------------------
+
+    def flush(self) -> Flush:
+        """Everything changed since the last flush, ready for the sinks and the table."""
+        conversations = []
+        records = []
+        for key in self._dirty:
+            partition = self.home.get(key)
+            if partition is None:
+                continue
+            cells = self.cells.get(key, {})
+            attributes = self.attributes.get(key)
+            offset = self.offsets.get(key, -1)
+            conversations.append(
+                ConversationSnapshotData(key[0], key[1], cells, attributes, (partition, offset))
+            )
+            conv = self.engine.conversations.get(key)
+            if conv is not None:
+                value = [
+                    RECORD_VERSION,
+                    partition,
+                    offset,
+                    conversation_to_list(conv),
+                    _cells_to_state(cells),
+                    attributes,
+                ]
+                records.append(
+                    StateRecord("conversations", partition, _key(key), orjson.dumps(value))
+                )
+        for key in self._dropped:
+            partition = self.home.pop(key, None)
+            self.cells.pop(key, None)
+            self.attributes.pop(key, None)
+            offset = self.offsets.pop(key, -1)
+            if partition is not None:
+                tombstone = orjson.dumps([RECORD_VERSION, partition, offset, None, None, None])
+                records.append(StateRecord("conversations", partition, _key(key), tombstone))
+        partitions = []
+        for topic, number in self._dirty_partitions:
+            part = self.partitions[(topic, number)]
+            snapshot_number = number if topic == EVENTS else 1000 + number
+            partitions.append(
+                PartitionSnapshotData(
+                    snapshot_number, part.cells, part.applied_offset, dict(part.counters)
+                )
+            )
+            value = [
+                RECORD_VERSION,
+                part.applied_offset,
+                _cells_to_state(part.cells),
+                part.counters,
+            ]
+            records.append(
+                StateRecord("partitions", number, f"{topic}:{number}".encode(), orjson.dumps(value))
+            )
+        for tenant, agent, number in self._dirty_presence:
+            status = self.engine.presence.get((tenant, agent))
+            value = [RECORD_VERSION, status, self.presence_ids.get((tenant, agent), [])]
+            records.append(
+                StateRecord("presence", number, _key((tenant, agent)), orjson.dumps(value))
+            )
+        flush = Flush(conversations, partitions, self._messages, records, self.engine.clock_us)
+        self._dirty = set()
+        self._dropped = set()
+        self._dirty_partitions = set()
+        self._dirty_presence = set()
+        self._messages = []
+        return flush
+
+    # -- state in and out of partitions -------------------------------------------
+
+    def restore(self, table: str, key: bytes, value: bytes) -> None:
+        """Load one record of a recovered table (call for every record of an assigned partition)."""
+        item = orjson.loads(value)
+        if table == "conversations":
+            _, partition, offset, state, cells, attributes = item
+            conv_key = _unkey(key)
+            self.home[conv_key] = partition
+            self.offsets[conv_key] = offset
+            if state is None:
+                self.engine.dropped.add(conv_key)
+                return
+            self.engine.load(conversation_from_list(state))
+            self.cells[conv_key] = _cells_from_state(cells)
+            if attributes is not None:
+                self.attributes[conv_key] = attributes
+        elif table == "partitions":
+            _, applied, cells, counters = item
+            topic, _, number = key.decode().rpartition(":")
+            self.partitions[(topic, int(number))] = PartitionState(
+                applied, _cells_from_state(cells), dict(counters)
+            )
+        elif table == "presence":
+            _, status, ids = item
+            tenant, agent = _unkey(key)
+            if status is not None:
+                self.engine.presence[(tenant, agent)] = (status[0], status[1])
+            self.presence_ids[(tenant, agent)] = list(ids)
+            self.engine.status_ids.setdefault(tenant, set()).update(ids)
+
+    def record_partition(self, table: str, value: bytes) -> int:
+        """The input partition a stored record belongs to."""
+        item = orjson.loads(value)
+        if table == "conversations":
+            return int(item[1])
+        raise ValueError(f"record_partition: {table} records carry their partition in the key")
+
+    def release(self, partition: int) -> None:
+        """Forget the conversations of an input partition this worker no longer owns."""
+        for key in [k for k, p in self.home.items() if p == partition]:
+            self.engine.unload(key)
+            self.home.pop(key, None)
+            self.cells.pop(key, None)
+            self.attributes.pop(key, None)
+            self.offsets.pop(key, None)
+            self._dirty.discard(key)
+        self.partitions.pop((EVENTS, partition), None)
+
+
+def _key(key: tuple[str, str]) -> bytes:
+    return f"{key[0]}\x1f{key[1]}".encode()
+
+
+def _unkey(raw: bytes) -> tuple[str, str]:
+    tenant, _, rest = raw.decode().partition("\x1f")
+    return (tenant, rest)
+
+
+def _cells_to_state(cells: Cells) -> list[Any]:
+    return [
+        [day, hour, list(dims), list(agents), _cell_to_state(cell)]
+        for (day, hour, dims, agents), cell in cells.items()
+    ]
+
+
+def _cells_from_state(items: Iterable[Any]) -> Cells:
+    return {
+        (day, hour, tuple(dims), tuple(agents)): _cell_from_state(cell)
+        for day, hour, dims, agents, cell in items
+    }
+
+
+def _observation_message(obs: Observation) -> TopicMessage:
+    """One `livemetrics.observations` message (SPEC §3 "Downstream topics"), key = tenant."""
+    from livemetrics.engine.outputs import DIM_FIELDS
+
+    dimensions = {
+        name: value
+        for name, value in zip(DIM_FIELDS, obs.dims, strict=True)
+        if value is not None and name not in ("tenant", "conversation")
+    }
+    value = {
+        "metric": obs.metric,
+        "value": obs.value,
+        "ts": format_ts(obs.ts_us) if obs.ts_us else None,
+        "tenant": obs.dims[0],
+        "dimensions": dimensions,
+        "agents": list(obs.agents),
+        "conversation_id": obs.dims[_CONVERSATION],
+        "event_id": obs.event_id,
+        "retraction": obs.sign < 0,
+        "day": obs.day,
+        "hour": obs.hour,
+    }
+    key = obs.dims[0].encode() if obs.dims[0] else None
+    return TopicMessage(OBSERVATIONS, key, orjson.dumps(value))
+
+
+def _sla_message(event: SlaEvent) -> TopicMessage:
+    value = {
+        "kind": event.kind,
+        "sla_kind": event.sla_kind,
+        "tenant": event.tenant,
+        "conversation_id": event.conversation_id,
+        "channel": event.channel,
+        "turn": event.turn,
+        "started_at": format_ts(event.started_us),
+        "deadline": format_ts(event.deadline_us),
+        "detected_at": format_ts(event.detected_us),
+        "team": event.team,
+        "agent": event.agent,
+    }
+    return TopicMessage(SLA, event.tenant.encode(), orjson.dumps(value))
+
+
+__all__ = ["Distribution", "Flush", "LiveProcessor", "StateRecord", "TopicMessage"]

@@ -1,0 +1,35 @@
+"""Worker settings: where the broker and Redis are, batching and timing knobs."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    bootstrap: str = "127.0.0.1:9092"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    config_path: str | None = None
+    app_id: str = "livemetrics"
+    web_port: int = 6066
+    web_host: str = "127.0.0.1"
+    batch_size: int = 2000
+    batch_within: float = 0.1  # seconds a batch waits to fill
+    tick_seconds: float = 0.5  # clock, gauges and idle flushes
+    session_timeout: float = 10.0  # broker_session_timeout: joins and crash detection
+    live_window_seconds: float = 120.0  # events this close to the wall clock count as live
+    data_dir: str = ".livemetrics/worker"
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> WorkerSettings:
+        """Defaults, then LIVEMETRICS_* environment variables, then explicit overrides."""
+        env = {
+            "bootstrap": os.environ.get("LIVEMETRICS_BOOTSTRAP"),
+            "redis_url": os.environ.get("LIVEMETRICS_REDIS_URL"),
+            "config_path": os.environ.get("LIVEMETRICS_CONFIG"),
+            "app_id": os.environ.get("LIVEMETRICS_APP_ID"),
+        }
+        values: dict[str, object] = {k: v for k, v in env.items() if v}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
