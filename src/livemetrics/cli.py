@@ -72,6 +72,38 @@ def _parser() -> argparse.ArgumentParser:
     )
     simulate.set_defaults(run=_run_simulate)
 
+    worker = commands.add_parser("worker", help="run a Faust worker (the live pipeline)")
+    worker.add_argument("--bootstrap", help="Kafka bootstrap (LIVEMETRICS_BOOTSTRAP)")
+    worker.add_argument("--redis-url", help="Redis URL (LIVEMETRICS_REDIS_URL)")
+    worker.add_argument("--config", metavar="FILE", help="TOML config (SPEC §6)")
+    worker.add_argument("--app-id", help="consumer group and table prefix")
+    worker.add_argument("--web-port", type=int, help="HTTP port of the worker (default 6066)")
+    worker.add_argument("--data-dir", help="Faust data directory")
+    worker.add_argument("--loglevel", default="warning")
+    worker.set_defaults(run=_run_worker)
+
+    up = commands.add_parser("up", help="start broker, Redis and workers on this machine")
+    up.add_argument("--config", metavar="FILE", help="TOML config (SPEC §6)")
+    up.add_argument("--workers", type=int, default=1)
+    up.add_argument("--produce", metavar="FILE.jsonl", help="publish this file once up")
+    up.set_defaults(run=_run_up)
+
+    produce = commands.add_parser("produce", help="publish a JSONL file of events to Kafka")
+    produce.add_argument("file", metavar="FILE.jsonl")
+    produce.add_argument("--bootstrap", help="Kafka bootstrap (default: the running `up`)")
+    produce.set_defaults(run=_run_produce)
+
+    report = commands.add_parser("report", help="a report from the live store (Redis)")
+    report.add_argument("--redis-url", help="Redis URL (default: LIVEMETRICS_REDIS_URL or `up`)")
+    _add_report_options(report)
+    report.set_defaults(run=_run_report)
+
+    status = commands.add_parser("status", help="lag per partition; processed, dead letters")
+    status.add_argument("--bootstrap", help="Kafka bootstrap (default: the running `up`)")
+    status.add_argument("--redis-url", help="Redis URL (default: the running `up`)")
+    status.add_argument("--app-id", default="livemetrics")
+    status.set_defaults(run=_run_status)
+
     validate = commands.add_parser("validate", help="check a JSONL file of events")
     validate.add_argument("file", metavar="FILE.jsonl")
     validate.add_argument("--max-reasons", type=int, default=20, help="invalid lines to list")
@@ -112,6 +144,111 @@ def _run_replay(args: argparse.Namespace) -> int:
     with _output(args.output) as out:
         render(report, args.format, out)
     return 0
+
+
+def _run_worker(args: argparse.Namespace) -> int:
+    from livemetrics.stack.info import resolve_bootstrap, resolve_redis_url
+    from livemetrics.stream.settings import WorkerSettings
+    from livemetrics.stream.worker import run_worker
+
+    if args.config:
+        load_config(args.config)  # refuse a bad config before anything starts
+    settings = WorkerSettings.from_env(
+        bootstrap=resolve_bootstrap(args.bootstrap),
+        redis_url=resolve_redis_url(args.redis_url),
+        config_path=args.config,
+        app_id=args.app_id,
+        web_port=args.web_port,
+        data_dir=args.data_dir,
+    )
+    return run_worker(settings, loglevel=args.loglevel)
+
+
+def _run_up(args: argparse.Namespace) -> int:
+    from livemetrics.stack.up import start_stack, wait_for_signal
+
+    if args.config:
+        load_config(args.config)
+    if args.produce:
+        _existing_file(args.produce, "--produce")
+    stack = start_stack(args.config, args.workers)
+    try:
+        print(f"broker   {stack.broker.bootstrap}")
+        print(f"redis    {stack.redis.url}")
+        for url in stack.web_urls:
+            print(f"worker   {url}")
+        print("logs     .livemetrics/*.log   (Ctrl-C stops everything)", flush=True)
+        if args.produce:
+            _produce(stack.broker.bootstrap, Path(args.produce))
+        wait_for_signal()
+    finally:
+        stack.stop()
+    return 0
+
+
+def _run_produce(args: argparse.Namespace) -> int:
+    from livemetrics.stack.info import resolve_bootstrap
+
+    bootstrap = resolve_bootstrap(args.bootstrap)
+    if not bootstrap:
+        raise UserError("no broker: pass --bootstrap, set LIVEMETRICS_BOOTSTRAP or run `up`")
+    _produce(bootstrap, _existing_file(args.file, "file"))
+    return 0
+
+
+def _produce(bootstrap: str, path: Path) -> None:
+    import asyncio
+
+    from livemetrics.produce import produce_file
+
+    counts = asyncio.run(produce_file(bootstrap, path))
+    print(
+        f"produced {counts.events} events to chat.events and {counts.status} to "
+        f"chat.agent-status from {path}",
+        file=sys.stderr,
+    )
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    from livemetrics.sinks.redis_store import live_report
+    from livemetrics.stack.info import resolve_redis_url
+
+    config = _load_config(args.config)
+    query = ReportQuery.parse(
+        by=args.by,
+        where=args.where,
+        date_from=args.date_from,
+        date_to=args.date_to,
+        range_name=args.range_name,
+    )
+    url = resolve_redis_url(args.redis_url)
+    if not url:
+        raise UserError("no Redis: pass --redis-url, set LIVEMETRICS_REDIS_URL or run `up`")
+
+    async def fetch() -> dict:
+        client = aioredis.from_url(url)
+        try:
+            return await live_report(client, config, query)
+        finally:
+            await client.aclose()
+
+    try:
+        report = asyncio.run(fetch())
+    except OSError as exc:
+        raise UserError(f"cannot reach Redis at {url}: {exc}") from None
+    with _output(args.output) as out:
+        render(report, args.format, out)
+    return 0
+
+
+def _run_status(args: argparse.Namespace) -> int:
+    from livemetrics.stack.status import print_status
+
+    return print_status(args.bootstrap, args.redis_url, args.app_id)
 
 
 def _run_simulate(args: argparse.Namespace) -> int:

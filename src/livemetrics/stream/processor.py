@@ -49,6 +49,9 @@ SLA = "livemetrics.sla"
 DLQ = "chat.events.dlq"
 
 RECORD_VERSION = 1
+#: Dead letters keep at most this much of the original (base64 grows it by a third):
+#: an input over the broker's message limit must not stop the pipeline.
+DLQ_ORIGINAL_LIMIT = 512 * 1024
 _CONVERSATION = DIM_INDEX["conversation"]
 _PRESENCE_IDS_KEPT = 256
 
@@ -249,7 +252,9 @@ class LiveProcessor:
             "source_topic": topic,
             "partition": partition,
             "offset": offset,
-            "original": base64.b64encode(rejection.raw).decode(),
+            "original": base64.b64encode(rejection.raw[:DLQ_ORIGINAL_LIMIT]).decode(),
+            "original_bytes": len(rejection.raw),
+            "truncated": len(rejection.raw) > DLQ_ORIGINAL_LIMIT,
             "tenant": rejection.tenant,
             "ts": None if rejection.ts_us is None else format_ts(rejection.ts_us),
         }

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Install the system programs the live stack runs, when they are missing:
+#   redis-server            (Debian package redis-server) for the Redis sink
+#   prometheus, promtool    (Debian package prometheus) for metrics and rule checks
+# livemetrics starts its own copies on free 127.0.0.1 ports (src/livemetrics/stack/),
+# so the packages' system services are not wanted and are not started here.
+#
+# Idempotent and quiet when everything is present; prints what it installs.
+# Never fails its caller: without root or apt-get it warns and exits 0, and the
+# tests that need a missing program skip with a reason.
+set -uo pipefail
+
+# program -> Debian package that provides it
+declare -A PACKAGE_OF=(
+  [redis-server]=redis-server
+  [prometheus]=prometheus
+  [promtool]=prometheus
+)
+
+missing=()
+for program in redis-server prometheus promtool; do
+  command -v "$program" >/dev/null 2>&1 && continue
+  package=${PACKAGE_OF[$program]}
+  [[ " ${missing[*]-} " == *" $package "* ]] || missing+=("$package")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+warn() { echo "setup-system: $*" >&2; }
+
+if [ "$(id -u)" -ne 0 ]; then
+  warn "missing ${missing[*]}; not root, so not installing (run: sudo apt-get install ${missing[*]})"
+  exit 0
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+  warn "missing ${missing[*]} and no apt-get here; install them with your package manager"
+  exit 0
+fi
+
+# Keep postinst scripts from starting the system services (port 6379 / 9090 on
+# every interface); a Docker-style policy-rc.d may already do this.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
+
+# Refresh the package lists only when one of the packages has no candidate.
+for package in "${missing[@]}"; do
+  candidate=$(apt-cache policy "$package" 2>/dev/null | awk '/Candidate:/ {print $2}')
+  if [ -z "$candidate" ] || [ "$candidate" = "(none)" ]; then
+    warn "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null 2>&1 || warn "apt-get update failed"
+    break
+  fi
+done
+
+warn "installing ${missing[*]}"
+log=$(mktemp)
+if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >"$log" 2>&1; then
+  cat "$log" >&2
+  warn "apt-get install ${missing[*]} failed; the tests that need them will skip"
+fi
+rm -f "$log"
+exit 0

@@ -1,0 +1,112 @@
+"""`livemetrics up`: the embedded stack on free loopback ports, stopped cleanly on Ctrl-C.
+
+Starts the Tansu broker (memory only), redis-server, creates the topics of
+`topics/manifest.json`, then runs worker processes (`livemetrics worker`)
+and, when asked, publishes a traffic file. Writes `.livemetrics/stack.json`
+so `livemetrics produce`, `report` and `status` find the stack with no flags.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from livemetrics.kafka_admin import ensure_topics
+from livemetrics.stack.broker import EmbeddedBroker
+from livemetrics.stack.info import STACK_FILE, StackInfo
+from livemetrics.stack.ports import free_port
+from livemetrics.stack.redis_server import EmbeddedRedis
+
+
+@dataclass
+class Stack:
+    """A running embedded stack; `stop()` ends every process it started."""
+
+    broker: EmbeddedBroker
+    redis: EmbeddedRedis
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    web_urls: list[str] = field(default_factory=list)
+    home: Path = Path(".livemetrics")
+
+    def start_worker(self, config: str | None, index: int) -> str:
+        port = free_port()
+        log_path = self.home / f"worker-{index}.log"
+        args = [
+            sys.executable,
+            "-m",
+            "livemetrics.cli",
+            "worker",
+            "--bootstrap",
+            self.broker.bootstrap,
+            "--redis-url",
+            self.redis.url,
+            "--web-port",
+            str(port),
+            "--data-dir",
+            str(self.home / f"worker-{index}"),
+        ]
+        if config:
+            args += ["--config", config]
+        log = log_path.open("ab")
+        process = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.workers.append(process)
+        url = f"http://127.0.0.1:{port}"
+        self.web_urls.append(url)
+        return url
+
+    def stop(self) -> None:
+        for process in self.workers:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for process in self.workers:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=5)
+        self.redis.stop()
+        self.broker.stop()
+        STACK_FILE.unlink(missing_ok=True)
+
+
+def start_stack(config: str | None, workers: int, home: Path = Path(".livemetrics")) -> Stack:
+    """Start broker, Redis, topics and `workers` worker processes."""
+    home.mkdir(parents=True, exist_ok=True)
+    broker = EmbeddedBroker(log_path=home / "broker.log")
+    broker.start()
+    redis = EmbeddedRedis()
+    try:
+        redis.start()
+        asyncio.run(ensure_topics(broker.bootstrap))
+    except BaseException:
+        redis.stop()
+        broker.stop()
+        raise
+    stack = Stack(broker, redis, home=home)
+    for index in range(workers):
+        stack.start_worker(config, index)
+    StackInfo(broker.bootstrap, redis.url, tuple(stack.web_urls), os.getpid()).save()
+    return stack
+
+
+def wait_for_signal() -> None:
+    """Block until Ctrl-C or SIGTERM."""
+    stop = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    while not stop:
+        time.sleep(0.2)

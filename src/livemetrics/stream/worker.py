@@ -1,0 +1,280 @@
+"""The Faust adapter: topics and tables in, `LiveProcessor` in the middle, sinks out.
+
+Topology (declared here, computed in `processor.py`):
+
+    chat.events        --(key conversation_id)--> events agent --+
+    chat.agent-status  --(key agent_id)---------> status agent --+--> LiveProcessor
+                                                                  |
+      table `conversations` (changelog): engine state + cells + source offset, per conversation
+      table `partitions`    (changelog): applied offset + cells without a conversation
+      table `presence`      (changelog): agent presence and its recent event ids
+                                                                  |
+      Redis (absolute cells, attributes, clock) <- 1. flushed first
+      livemetrics.observations / .sla / chat.events.dlq <- 2. produced
+      changelogs stamped with the applied offsets <- 3. produced; Faust flushes the
+        producer before it commits input offsets (4.), so a committed offset is
+        always covered by durable state, and state ahead of the commit is skipped
+        on redelivery (offset <= applied).
+
+A gap (a record lost although its offset was committed, seen with plain Faust
+tables after kill -9) is detected at a partition's first batch and refilled by
+reading the missing offsets straight from the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import faust
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from livemetrics.config import Config, load_config
+from livemetrics.sinks.redis_store import ConversationSnapshot, PartitionSnapshot, RedisStore
+from livemetrics.stream.processor import EVENTS, STATUS, Flush, LiveProcessor
+from livemetrics.stream.settings import WorkerSettings
+from livemetrics.topics import load_manifest
+
+log = logging.getLogger("livemetrics.worker")
+
+TABLES = ("conversations", "partitions", "presence")
+
+
+class Pipeline:
+    """Owns the processor, the sinks and the table writes; one lock keeps batches whole."""
+
+    def __init__(self, app: faust.App, settings: WorkerSettings, config: Config) -> None:
+        self.app = app
+        self.settings = settings
+        self.config = config
+        self.processor = LiveProcessor(config)
+        self.lock = asyncio.Lock()
+        self.tables: dict[str, Any] = {}
+        self.topics: dict[str, Any] = {}
+        self.active: set[tuple[str, int]] = set()
+        self.redis: RedisStore | None = None
+        self.last_event_wall = 0.0
+        self.last_event_ts_us = 0
+        self.live = False
+
+    # -- batches ----------------------------------------------------------------
+
+    async def process(self, events: Sequence[Any]) -> None:
+        async with self.lock:
+            first: dict[tuple[str, int], int] = {}
+            for event in events:
+                message = event.message
+                first.setdefault((message.topic, message.partition), message.offset)
+            for (topic, partition), offset in first.items():
+                await self._activate(topic, partition, offset)
+            apply = self.processor.apply
+            for event in events:
+                message = event.message
+                apply(message.topic, message.partition, message.offset, message.value)
+            self._note_clock()
+            await self._flush()
+
+    async def tick(self) -> None:
+        """Advance the clock (global max, or the wall clock for live traffic); flush."""
+        async with self.lock:
+            await self._activate_assigned()
+            if self.redis is not None:
+                global_clock = await self.redis.clock_us()
+                self.processor.advance(global_clock)
+            if self.live and self._caught_up():
+                elapsed = time.time() - self.last_event_wall
+                self.processor.advance(self.last_event_ts_us + int(elapsed * 1_000_000))
+            await self._flush()
+
+    def _note_clock(self) -> None:
+        clock = self.processor.engine.clock_us
+        if clock != self.last_event_ts_us:
+            self.last_event_ts_us = clock
+            self.last_event_wall = time.time()
+            lag_us = abs(time.time() * 1_000_000 - clock)
+            self.live = lag_us < self.settings.live_window_seconds * 1_000_000
+
+    def _caught_up(self) -> bool:
+        return time.time() - self.last_event_wall > self.settings.batch_within * 2
+
+    async def _flush(self) -> None:
+        flush = self.processor.flush()
+        if flush.empty:
+            return
+        if self.redis is not None:
+            await self.redis.write(
+                [
+                    ConversationSnapshot(
+                        c.tenant, c.conversation_id, c.cells, c.attributes, c.source_offset
+                    )
+                    for c in flush.conversations
+                ],
+                [
+                    PartitionSnapshot(p.partition, p.cells, p.applied_offset, p.counters)
+                    for p in flush.partitions
+                ],
+                flush.clock_us,
+            )
+        self._produce(flush)
+        self._write_tables(flush)
+
+    def _produce(self, flush: Flush) -> None:
+        for message in flush.messages:
+            self.topics[message.topic].send_soon(key=message.key, value=message.value)
+
+    def _write_tables(self, flush: Flush) -> None:
+        for record in flush.records:
+            table = self.tables[record.table]
+            if record.value is None:
+                table.data.pop(record.key, None)
+            else:
+                table.data[record.key] = record.value
+            table.send_changelog(record.partition, record.key, record.value)
+
+    # -- partitions ---------------------------------------------------------------
+
+    async def _activate_assigned(self) -> None:
+        if not self.app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
+            return
+        for tp in self.app.assignor.assigned_actives():
+            if tp.topic in (EVENTS, STATUS) and (tp.topic, tp.partition) not in self.active:
+                await self._activate(tp.topic, tp.partition, None)
+
+    async def _activate(self, topic: str, partition: int, first_offset: int | None) -> None:
+        """Load a newly owned partition's state from its recovered tables; refill any gap."""
+        key = (topic, partition)
+        if key in self.active:
+            return
+        self.active.add(key)
+        processor = self.processor
+        part_key = f"{topic}:{partition}".encode()
+        stored = self.tables["partitions"].data.get(part_key)
+        if stored is not None:
+            processor.restore("partitions", part_key, stored)
+        if topic == EVENTS:
+            for k, v in list(self.tables["conversations"].data.items()):
+                if processor.record_partition("conversations", v) == partition:
+                    processor.restore("conversations", k, v)
+        else:
+            for k, v in list(self.tables["presence"].data.items()):
+                processor.restore("presence", k, v)
+        applied = processor.partition(topic, partition).applied_offset
+        if first_offset is not None and first_offset > applied + 1:
+            await self._refill(topic, partition, applied + 1, first_offset)
+        log.info("partition %s:%s active, applied offset %s", topic, partition, applied)
+
+    async def _refill(self, topic: str, partition: int, start: int, stop: int) -> None:
+        """Apply offsets [start, stop) read directly from the broker (lost state records)."""
+        log.warning(
+            "refilling %s:%s offsets %s..%s missing from state", topic, partition, start, stop - 1
+        )
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.bootstrap,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        tp = TopicPartition(topic, partition)
+        await consumer.start()
+        try:
+            consumer.assign([tp])
+            consumer.seek(tp, max(start, 0))
+            while True:
+                batch = await consumer.getmany(tp, timeout_ms=1000, max_records=1000)
+                records = batch.get(tp, [])
+                if not records:
+                    break
+                for record in records:
+                    if record.offset >= stop:
+                        return
+                    self.processor.apply(topic, partition, record.offset, record.value or b"")
+                if records[-1].offset >= stop - 1:
+                    return
+        finally:
+            await consumer.stop()
+
+    async def release(self, revoked: Iterable[Any]) -> None:
+        async with self.lock:
+            await self._flush()
+            for tp in revoked:
+                key = (tp.topic, tp.partition)
+                if key in self.active:
+                    self.active.discard(key)
+                    if tp.topic == EVENTS:
+                        self.processor.release(tp.partition)
+
+
+def create_app(settings: WorkerSettings) -> faust.App:
+    """The Faust app with its topics, tables, agents and timer."""
+    config = load_config(settings.config_path) if settings.config_path else Config()
+    manifest = load_manifest()
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.bootstrap}",
+        store="memory://",
+        datadir=settings.data_dir,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=1.0,
+        broker_commit_interval=1.0,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        table_standby_replicas=0,
+        topic_allow_declare=True,
+        topic_disable_leader=True,
+        stream_wait_empty=False,
+    )
+    pipeline = Pipeline(app, settings, config)
+    pipeline.redis = RedisStore(aioredis.from_url(settings.redis_url))
+
+    def raw_topic(name: str) -> Any:
+        return app.topic(
+            name,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=manifest[name].partitions,
+        )
+
+    events = raw_topic(EVENTS)
+    status = raw_topic(STATUS)
+    for name in ("livemetrics.observations", "livemetrics.sla", "chat.events.dlq"):
+        pipeline.topics[name] = raw_topic(name)
+    for name, source in (("conversations", EVENTS), ("partitions", EVENTS), ("presence", STATUS)):
+        pipeline.tables[name] = app.Table(
+            name, key_type=bytes, value_type=bytes, partitions=manifest[source].partitions
+        )
+
+    @app.agent(events)
+    async def process_events(stream: Any) -> None:
+        async for batch in stream.take_events(settings.batch_size, within=settings.batch_within):
+            await pipeline.process(batch)
+
+    @app.agent(status)
+    async def process_status(stream: Any) -> None:
+        async for batch in stream.take_events(settings.batch_size, within=settings.batch_within):
+            await pipeline.process(batch)
+
+    @app.timer(settings.tick_seconds)
+    async def tick() -> None:
+        await pipeline.tick()
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def on_revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
+        await pipeline.release(revoked)
+
+    app.livemetrics_pipeline = pipeline  # type: ignore[attr-defined]
+    return app
+
+
+def run_worker(settings: WorkerSettings, loglevel: str = "warning") -> int:
+    """Run until SIGTERM / Ctrl-C."""
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    worker.execute_from_commandline()
+    return 0
