@@ -86,6 +86,13 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--config", metavar="FILE", help="TOML config (SPEC §6)")
     up.add_argument("--workers", type=int, default=1)
     up.add_argument("--produce", metavar="FILE.jsonl", help="publish this file once up")
+    up.add_argument(
+        "--simulate",
+        type=int,
+        metavar="N",
+        help="generate N conversations of traffic and publish them over about a minute",
+    )
+    up.add_argument("--view", action="store_true", help="show a live wall board in the terminal")
     up.set_defaults(run=_run_up)
 
     produce = commands.add_parser("produce", help="publish a JSONL file of events to Kafka")
@@ -165,13 +172,23 @@ def _run_worker(args: argparse.Namespace) -> int:
 
 
 def _run_up(args: argparse.Namespace) -> int:
-    from livemetrics.stack.up import start_stack, wait_for_signal
+    import threading
 
-    if args.config:
-        load_config(args.config)
+    from livemetrics.stack.up import StopFlag, start_stack
+
+    config = _load_config(args.config)
     if args.produce:
         _existing_file(args.produce, "--produce")
-    stack = start_stack(args.config, args.workers)
+    config_path = args.config
+    if args.simulate and not config_path:
+        from livemetrics.simulate.streams import STREAM_CONFIG
+
+        config_path = ".livemetrics/simulated.toml"
+        Path(".livemetrics").mkdir(exist_ok=True)
+        Path(config_path).write_text(STREAM_CONFIG)
+        config = load_config(config_path)
+    stop = StopFlag()
+    stack = start_stack(config_path, args.workers)
     try:
         print(f"broker   {stack.broker.bootstrap}")
         print(f"redis    {stack.redis.url}")
@@ -180,10 +197,44 @@ def _run_up(args: argparse.Namespace) -> int:
         print("logs     .livemetrics/*.log   (Ctrl-C stops everything)", flush=True)
         if args.produce:
             _produce(stack.broker.bootstrap, Path(args.produce))
-        wait_for_signal()
+        if args.simulate:
+            feeder = threading.Thread(
+                target=_feed_simulated,
+                args=(stack.broker.bootstrap, args.simulate, stop),
+                daemon=True,
+            )
+            feeder.start()
+        if args.view:
+            from livemetrics.stack.view import run_view
+
+            run_view(stack.redis.url, config, stop)
+        else:
+            stop.wait()
     finally:
         stack.stop()
     return 0
+
+
+def _feed_simulated(bootstrap: str, conversations: int, stop: Callable[[], bool]) -> None:
+    """Publish generated traffic in slices over about a minute, so the numbers move."""
+    import asyncio
+    import tempfile
+    import time
+
+    from livemetrics.produce import produce_file
+    from livemetrics.simulate.streams import generate_stream
+
+    lines = generate_stream(1, conversations=conversations)
+    slices = 30
+    size = max(1, len(lines) // slices + 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        for start in range(0, len(lines), size):
+            if stop():
+                return
+            part = Path(tmp) / f"part-{start}.jsonl"
+            part.write_bytes(b"".join(line + b"\n" for line in lines[start : start + size]))
+            asyncio.run(produce_file(bootstrap, part))
+            time.sleep(2.0)
 
 
 def _run_produce(args: argparse.Namespace) -> int:

@@ -98,15 +98,20 @@ def start_stack(config: str | None, workers: int, home: Path = Path(".livemetric
     return stack
 
 
-def wait_for_signal() -> None:
-    """Block until Ctrl-C or SIGTERM."""
-    stop = False
+class StopFlag:
+    """Set by Ctrl-C or SIGTERM; everything that loops checks it."""
 
-    def on_signal(signum: int, frame: object) -> None:
-        nonlocal stop
-        stop = True
+    def __init__(self) -> None:
+        self.stopped = False
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    while not stop:
-        time.sleep(0.2)
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.stopped = True
+
+    def __call__(self) -> bool:
+        return self.stopped
+
+    def wait(self) -> None:
+        while not self.stopped:
+            time.sleep(0.2)
