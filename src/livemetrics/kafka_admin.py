@@ -83,8 +83,8 @@ async def ensure_topics(
 
     `partitions` overrides the manifest's count per topic name (tests, small
     machines). Cleanup policy and retention go as topic configs; Tansu accepts
-    and stores them (it answers DescribeConfigs with them) though the
-    memory-only broker never deletes or compacts anything.
+    and stores them (DescribeConfigs returns them). Whether its memory engine
+    enforces them is untested: the embedded broker never lives long enough.
     """
     manifest = load_manifest()
     overrides = dict(partitions or {})

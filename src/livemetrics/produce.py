@@ -37,6 +37,7 @@ __all__ = [
     "MAX_MESSAGE_BYTES",
     "ProduceCounts",
     "produce_file",
+    "route_line",
 ]
 
 EVENTS_TOPIC = "chat.events"
@@ -119,7 +120,7 @@ async def _send_lines(
                     f"{path}: line {number} is {len(value)} bytes, over the "
                     f"{MAX_MESSAGE_BYTES // (1024 * 1024)} MiB a message may have"
                 )
-            topic, key = _route(value)
+            topic, key = route_line(value)
             if topic == AGENT_STATUS_TOPIC:
                 counts.status += 1
             else:
@@ -134,8 +135,8 @@ async def _send_lines(
     return counts
 
 
-def _route(value: bytes) -> tuple[str, str | None]:
-    """(topic, key) of one non-blank line.
+def route_line(value: bytes) -> tuple[str, str | None]:
+    """(topic, key) of one non-blank line, without its newline.
 
     Only a line that claims to be `agent.status` is fully validated: the worker
     validates everything else, and the key of any JSON object with a non-empty

@@ -6,6 +6,7 @@ import asyncio
 import os
 import socket
 import uuid
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import redis.asyncio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import ConsumerRecord
 
 from livemetrics.kafka_admin import (
@@ -22,7 +24,14 @@ from livemetrics.kafka_admin import (
     partition_lag,
     topic_partitions,
 )
-from livemetrics.produce import AGENT_STATUS_TOPIC, EVENTS_TOPIC, ProduceCounts, produce_file
+from livemetrics.produce import (
+    AGENT_STATUS_TOPIC,
+    EVENTS_TOPIC,
+    ProduceCounts,
+    produce_file,
+    route_line,
+)
+from livemetrics.simulate.streams import generate_stream
 from livemetrics.stack.broker import BrokerError, EmbeddedBroker
 from livemetrics.stack.ports import free_port
 from livemetrics.stack.redis_server import REDIS_NOT_FOUND, EmbeddedRedis, RedisServerError
@@ -137,6 +146,38 @@ async def test_produce_file_sends_invalid_lines_to_chat_events_for_the_dead_lett
     assert by_value == {lines[0]: b"c-bad", lines[1]: None, lines[2]: None, lines[4]: None}
     (status,) = await _records_since(broker.bootstrap, status_before)
     assert (status.key, status.value) == (b"ag-x", lines[3])
+
+
+async def test_produce_file_keeps_each_conversation_in_file_order_on_its_partition(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """Many batches over every partition, a 2 MiB (oversized, still sent) line included."""
+    lines = generate_stream(7, conversations=300)
+    huge = b'{"conversation_id":"c-huge","text":"' + b"x" * (2 << 20) + b'"}'
+    lines.insert(len(lines) // 2, huge)
+    source = tmp_path / "stream.jsonl"
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    before = await end_offsets(broker.bootstrap, [EVENTS_TOPIC])
+
+    counts = await asyncio.wait_for(produce_file(broker.bootstrap, source), 60)
+
+    events = await _records_since(broker.bootstrap, before)
+    assert len(events) == counts.events
+    partitions = sorted(tp.partition for tp in before)
+    sent: dict[bytes | None, list[bytes]] = defaultdict(list)
+    for record in events:
+        sent[record.key].append(record.value)
+        if record.key is not None:
+            assert record.partition == DefaultPartitioner()(record.key, partitions, partitions)
+    expected: dict[bytes | None, list[bytes]] = defaultdict(list)
+    for line in filter(bytes.strip, lines):
+        topic, key = route_line(line)
+        if topic == EVENTS_TOPIC:
+            expected[None if key is None else key.encode()].append(line)
+    keyed = {key: values for key, values in expected.items() if key is not None}
+    assert {key: sent[key] for key in keyed} == keyed
+    assert sorted(sent[None]) == sorted(expected[None])
+    assert huge in sent[b"c-huge"]
 
 
 async def test_produce_file_names_the_broker_it_cannot_reach(tmp_path: Path) -> None:

@@ -82,7 +82,7 @@ def test_waiting_unassigned_and_oldest_wait_per_tenant() -> None:
     assert totals["unassigned_conversations"] == 1
     assert totals["oldest_waiting_seconds"] == 120.0
     assert totals["agents_online"] == 1
-    assert values[GaugeKey("agent_active_conversations", "t", agent="ag1")] == 1
+    assert values[GaugeKey("agent_active_conversations", "t", "red", agent="ag1")] == 1
     assert values[GaugeKey("open_conversations", "t", "red", "unknown")] == 1
 
 

@@ -54,7 +54,9 @@ def live_gauges(
         if conv.last_agent is None and conv.group is None:
             add("unassigned_conversations", conv)
         if conv.last_agent is not None:
-            key = GaugeKey("agent_active_conversations", conv.tenant, agent=conv.last_agent)
+            key = GaugeKey(
+                "agent_active_conversations", conv.tenant, conv.team, agent=conv.last_agent
+            )
             values[key] = values.get(key, 0) + 1
         at_risk = at_risk_count(conv.clocks, now_us)
         if at_risk:

@@ -21,7 +21,7 @@ lost although its offset was committed) is detected and refilled.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,10 +121,18 @@ class Flush:
 class LiveProcessor:
     """An `Engine` plus what the live pipeline needs around it."""
 
-    def __init__(self, config: Config, *, publish_observations: bool = True) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        publish_observations: bool = True,
+        on_observation: Callable[[Observation], None] | None = None,
+    ) -> None:
         self.config = config
         self.engine = Engine(config)
         self.publish_observations = publish_observations
+        self.on_observation = on_observation
+        self.totals: dict[tuple[str, str], int] = {}  # (topic, outcome), this process only
         self.cells: dict[ConversationKey, Cells] = {}
         self.attributes: dict[ConversationKey, dict[str, Any]] = {}
         self.home: dict[ConversationKey, int] = {}  # conversation -> input partition
@@ -158,11 +166,13 @@ class LiveProcessor:
         out = self._out
         if isinstance(item, Rejection):
             part.count("dead_lettered")
+            self._total(topic, "dead_lettered")
             self.engine.reject(item, out)
             self._dead_letter(item, topic, partition, offset)
             self._route(out, topic, partition, offset)
             return True
         part.count("processed")
+        self._total(topic, "processed")
         if item.type == "agent.status":
             self._apply_status(item, topic, partition, offset)
             return True
@@ -173,6 +183,7 @@ class LiveProcessor:
         self.engine.process(item, out)
         if self._duplicate_count(out) > duplicates_before:
             part.count("duplicates")
+            self._total(topic, "duplicate")
         if key in self.engine.conversations:
             self.home[key] = partition
             self.offsets[key] = offset
@@ -193,12 +204,17 @@ class LiveProcessor:
         self.engine.process(event, out)
         if self._duplicate_count(out) > duplicates_before:
             self.partition(topic, partition).count("duplicates")
+            self._total(topic, "duplicate")
         else:
             ids = self.presence_ids.setdefault((event.tenant, agent), [])
             ids.append(event.event_id)
             del ids[:-_PRESENCE_IDS_KEPT]
             self._dirty_presence.add((event.tenant, agent, partition))
         self._route(out, topic, partition, offset)
+
+    def _total(self, topic: str, outcome: str) -> None:
+        key = (topic, outcome)
+        self.totals[key] = self.totals.get(key, 0) + 1
 
     @staticmethod
     def _duplicate_count(out: list[Output]) -> int:
@@ -213,6 +229,8 @@ class LiveProcessor:
         for item in out:
             if isinstance(item, Observation):
                 self._fold(item, topic, partition)
+                if self.on_observation is not None:
+                    self.on_observation(item)
                 if self.publish_observations:
                     self._messages.append(_observation_message(item))
             elif isinstance(item, ConversationAttributes):

@@ -32,8 +32,11 @@ from typing import Any
 import faust
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from faust.types import TP
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from livemetrics.config import Config, load_config
+from livemetrics.sinks.prometheus import PrometheusSink
 from livemetrics.sinks.redis_store import ConversationSnapshot, PartitionSnapshot, RedisStore
 from livemetrics.stream.processor import EVENTS, STATUS, Flush, LiveProcessor
 from livemetrics.stream.settings import WorkerSettings
@@ -51,7 +54,9 @@ class Pipeline:
         self.app = app
         self.settings = settings
         self.config = config
-        self.processor = LiveProcessor(config)
+        self.metrics = PrometheusSink(config, None, lag=self.lag, owned=self.owned)
+        self.processor = LiveProcessor(config, on_observation=self.metrics.observe)
+        self.metrics.state = self.processor
         self.lock = asyncio.Lock()
         self.tables: dict[str, Any] = {}
         self.topics: dict[str, Any] = {}
@@ -64,6 +69,7 @@ class Pipeline:
     # -- batches ----------------------------------------------------------------
 
     async def process(self, events: Sequence[Any]) -> None:
+        started = time.perf_counter()
         async with self.lock:
             first: dict[tuple[str, int], int] = {}
             for event in events:
@@ -77,6 +83,26 @@ class Pipeline:
                 apply(message.topic, message.partition, message.offset, message.value)
             self._note_clock()
             await self._flush()
+        self.metrics.observe_batch(time.perf_counter() - started)
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        """Records behind the partition end, per owned input partition."""
+        consumer = self.app.consumer
+        out = {}
+        for topic, partition in self.active:
+            try:
+                highwater = consumer.highwater(TP(topic, partition))
+            except Exception:  # no fetch yet for this partition
+                continue
+            applied = self.processor.partition(topic, partition).applied_offset
+            out[(topic, partition)] = max(0, (highwater or 0) - applied - 1)
+        return out
+
+    def owned(self) -> dict[str, int]:
+        counts = {EVENTS: 0, STATUS: 0}
+        for topic, _ in self.active:
+            counts[topic] = counts.get(topic, 0) + 1
+        return counts
 
     async def tick(self) -> None:
         """Advance the clock (global max, or the wall clock for live traffic); flush."""
@@ -259,6 +285,11 @@ def create_app(settings: WorkerSettings) -> faust.App:
     async def process_status(stream: Any) -> None:
         async for batch in stream.take_events(settings.batch_size, within=settings.batch_within):
             await pipeline.process(batch)
+
+    @app.page("/metrics")
+    async def metrics(web: Any, request: Any) -> Any:
+        body = pipeline.metrics.exposition().decode()
+        return web.text(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
     @app.timer(settings.tick_seconds)
     async def tick() -> None:
