@@ -315,6 +315,12 @@ class LiveProcessor:
             if partition is not None:
                 tombstone = orjson.dumps([RECORD_VERSION, partition, offset, None, None, None])
                 records.append(StateRecord("conversations", partition, _key(key), tombstone))
+        for tenant, agent, number in self._dirty_presence:
+            status = self.engine.presence.get((tenant, agent))
+            value = [RECORD_VERSION, status, self.presence_ids.get((tenant, agent), [])]
+            records.append(
+                StateRecord("presence", number, _key((tenant, agent)), orjson.dumps(value))
+            )
         partitions = []
         for topic, number in self._dirty_partitions:
             part = self.partitions[(topic, number)]
@@ -324,21 +330,17 @@ class LiveProcessor:
                     snapshot_number, part.cells, part.applied_offset, dict(part.counters)
                 )
             )
+            # last, in the same changelog as the partition's other records: a recovery
+            # that stops early never restores an applied offset ahead of the state
             value = [
                 RECORD_VERSION,
                 part.applied_offset,
                 _cells_to_state(part.cells),
                 part.counters,
             ]
-            records.append(
-                StateRecord("partitions", number, f"{topic}:{number}".encode(), orjson.dumps(value))
-            )
-        for tenant, agent, number in self._dirty_presence:
-            status = self.engine.presence.get((tenant, agent))
-            value = [RECORD_VERSION, status, self.presence_ids.get((tenant, agent), [])]
-            records.append(
-                StateRecord("presence", number, _key((tenant, agent)), orjson.dumps(value))
-            )
+            table = "conversations" if topic == EVENTS else "presence"
+            record_key = partition_key(topic, number)
+            records.append(StateRecord(table, number, record_key, orjson.dumps(value)))
         flush = Flush(conversations, partitions, self._messages, records, self.engine.clock_us)
         self._dirty = set()
         self._dropped = set()
@@ -352,7 +354,13 @@ class LiveProcessor:
     def restore(self, table: str, key: bytes, value: bytes) -> None:
         """Load one record of a recovered table (call for every record of an assigned partition)."""
         item = orjson.loads(value)
-        if table == "conversations":
+        if key.startswith(PARTITION_KEY_PREFIX):
+            _, applied, cells, counters = item
+            topic, _, number = key[len(PARTITION_KEY_PREFIX) :].decode().rpartition(":")
+            self.partitions[(topic, int(number))] = PartitionState(
+                applied, _cells_from_state(cells), dict(counters)
+            )
+        elif table == "conversations":
             _, partition, offset, state, cells, attributes = item
             conv_key = _unkey(key)
             self.home[conv_key] = partition
@@ -364,12 +372,6 @@ class LiveProcessor:
             self.cells[conv_key] = _cells_from_state(cells)
             if attributes is not None:
                 self.attributes[conv_key] = attributes
-        elif table == "partitions":
-            _, applied, cells, counters = item
-            topic, _, number = key.decode().rpartition(":")
-            self.partitions[(topic, int(number))] = PartitionState(
-                applied, _cells_from_state(cells), dict(counters)
-            )
         elif table == "presence":
             _, status, ids = item
             tenant, agent = _unkey(key)
@@ -378,12 +380,12 @@ class LiveProcessor:
             self.presence_ids[(tenant, agent)] = list(ids)
             self.engine.status_ids.setdefault(tenant, set()).update(ids)
 
-    def record_partition(self, table: str, value: bytes) -> int:
-        """The input partition a stored record belongs to."""
-        item = orjson.loads(value)
-        if table == "conversations":
-            return int(item[1])
-        raise ValueError(f"record_partition: {table} records carry their partition in the key")
+    @staticmethod
+    def record_partition(key: bytes, value: bytes) -> int | None:
+        """The input partition a stored conversation record belongs to (None: not one)."""
+        if key.startswith(PARTITION_KEY_PREFIX):
+            return None
+        return int(orjson.loads(value)[1])
 
     def release(self, partition: int) -> None:
         """Forget the conversations of an input partition this worker no longer owns."""
@@ -395,6 +397,14 @@ class LiveProcessor:
             self.offsets.pop(key, None)
             self._dirty.discard(key)
         self.partitions.pop((EVENTS, partition), None)
+
+
+PARTITION_KEY_PREFIX = b"\x00partition:"
+
+
+def partition_key(topic: str, number: int) -> bytes:
+    """Table key of a partition's record (never a conversation key: it starts with NUL)."""
+    return PARTITION_KEY_PREFIX + f"{topic}:{number}".encode()
 
 
 def _key(key: tuple[str, str]) -> bytes:

@@ -17,7 +17,7 @@ class WorkerSettings:
     batch_size: int = 2000
     batch_within: float = 0.1  # seconds a batch waits to fill
     tick_seconds: float = 0.5  # clock, gauges and idle flushes
-    session_timeout: float = 10.0  # broker_session_timeout: joins and crash detection
+    session_timeout: float = 6.0  # broker_session_timeout: Tansu joins in ~half of it
     live_window_seconds: float = 120.0  # events this close to the wall clock count as live
     data_dir: str = ".livemetrics/worker"
 

@@ -5,9 +5,11 @@ Topology (declared here, computed in `processor.py`):
     chat.events        --(key conversation_id)--> events agent --+
     chat.agent-status  --(key agent_id)---------> status agent --+--> LiveProcessor
                                                                   |
-      table `conversations` (changelog): engine state + cells + source offset, per conversation
-      table `partitions`    (changelog): applied offset + cells without a conversation
-      table `presence`      (changelog): agent presence and its recent event ids
+      table `conversations` (changelog): engine state + cells + source offset per
+        conversation; per input partition its applied offset and the cells without
+        a conversation, written last in each batch
+      table `presence`      (changelog): agent presence and recent event ids; the
+        status partitions' applied offsets
                                                                   |
       Redis (absolute cells, attributes, clock) <- 1. flushed first
       livemetrics.observations / .sla / chat.events.dlq <- 2. produced
@@ -38,13 +40,20 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from livemetrics.config import Config, load_config
 from livemetrics.sinks.prometheus import PrometheusSink
 from livemetrics.sinks.redis_store import ConversationSnapshot, PartitionSnapshot, RedisStore
-from livemetrics.stream.processor import EVENTS, STATUS, Flush, LiveProcessor
+from livemetrics.stream.processor import (
+    EVENTS,
+    PARTITION_KEY_PREFIX,
+    STATUS,
+    Flush,
+    LiveProcessor,
+    partition_key,
+)
 from livemetrics.stream.settings import WorkerSettings
 from livemetrics.topics import load_manifest
 
 log = logging.getLogger("livemetrics.worker")
 
-TABLES = ("conversations", "partitions", "presence")
+TABLES = ("conversations", "presence")
 
 
 class Pipeline:
@@ -177,17 +186,19 @@ class Pipeline:
             return
         self.active.add(key)
         processor = self.processor
-        part_key = f"{topic}:{partition}".encode()
-        stored = self.tables["partitions"].data.get(part_key)
+        table = "conversations" if topic == EVENTS else "presence"
+        part_key = partition_key(topic, partition)
+        stored = self.tables[table].data.get(part_key)
         if stored is not None:
-            processor.restore("partitions", part_key, stored)
+            processor.restore(table, part_key, stored)
         if topic == EVENTS:
-            for k, v in list(self.tables["conversations"].data.items()):
-                if processor.record_partition("conversations", v) == partition:
-                    processor.restore("conversations", k, v)
+            for k, v in list(self.tables[table].data.items()):
+                if processor.record_partition(k, v) == partition:
+                    processor.restore(table, k, v)
         else:
-            for k, v in list(self.tables["presence"].data.items()):
-                processor.restore("presence", k, v)
+            for k, v in list(self.tables[table].data.items()):
+                if not k.startswith(PARTITION_KEY_PREFIX):
+                    processor.restore(table, k, v)
         applied = processor.partition(topic, partition).applied_offset
         if first_offset is not None and first_offset > applied + 1:
             await self._refill(topic, partition, applied + 1, first_offset)
@@ -271,7 +282,7 @@ def create_app(settings: WorkerSettings) -> faust.App:
     status = raw_topic(STATUS)
     for name in ("livemetrics.observations", "livemetrics.sla", "chat.events.dlq"):
         pipeline.topics[name] = raw_topic(name)
-    for name, source in (("conversations", EVENTS), ("partitions", EVENTS), ("presence", STATUS)):
+    for name, source in (("conversations", EVENTS), ("presence", STATUS)):
         pipeline.tables[name] = app.Table(
             name, key_type=bytes, value_type=bytes, partitions=manifest[source].partitions
         )
