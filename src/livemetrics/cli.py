@@ -7,6 +7,7 @@ print one line on stderr and exit 2; no tracebacks.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -32,16 +33,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return EXIT_USAGE
+    # the client logs every refused connection at ERROR; our errors say it once, clearly
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
         result: int = args.run(args)
         return result
     except (UserError, ConfigError, QueryError) as exc:
         print(f"livemetrics: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except _service_errors() as exc:
+        print(f"livemetrics: {exc}", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         return 0
     except KeyboardInterrupt:
         return 130
+
+
+def _service_errors() -> tuple[type[BaseException], ...]:
+    """Errors of the broker, Redis and produce steps, shown as one line (exit 1)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from livemetrics.kafka_admin import KafkaAdminError
+    from livemetrics.stack.broker import BrokerError
+    from livemetrics.stack.redis_server import RedisServerError
+
+    return (BrokerError, RedisServerError, KafkaAdminError, RedisConnectionError)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -252,7 +269,10 @@ def _produce(bootstrap: str, path: Path) -> None:
 
     from livemetrics.produce import produce_file
 
-    counts = asyncio.run(produce_file(bootstrap, path))
+    try:
+        counts = asyncio.run(produce_file(bootstrap, path))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     print(
         f"produced {counts.events} events to chat.events and {counts.status} to "
         f"chat.agent-status from {path}",
@@ -289,7 +309,7 @@ def _run_report(args: argparse.Namespace) -> int:
 
     try:
         report = asyncio.run(fetch())
-    except OSError as exc:
+    except (OSError, *_service_errors()) as exc:  # type: ignore[misc]
         raise UserError(f"cannot reach Redis at {url}: {exc}") from None
     with _output(args.output) as out:
         render(report, args.format, out)
