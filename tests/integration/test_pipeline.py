@@ -25,12 +25,13 @@ import redis.asyncio as aioredis
 
 from livemetrics.aggregate.query import ReportQuery
 from livemetrics.config import Config, parse_config
+from livemetrics.engine.gauges import live_gauges, tenant_totals
 from livemetrics.events import Event, decode_line
 from livemetrics.kafka_admin import ensure_topics
 from livemetrics.produce import produce_file
 from livemetrics.replay import replay_lines
 from livemetrics.simulate.streams import STREAM_CONFIG, generate_stream
-from livemetrics.sinks.redis_store import live_report
+from livemetrics.sinks.redis_store import RedisStore, live_report
 from livemetrics.stack.broker import EmbeddedBroker
 from livemetrics.stack.ports import free_port
 from livemetrics.stack.redis_server import EmbeddedRedis
@@ -208,6 +209,32 @@ def test_report_equals_replay(live_stack: LiveStack) -> None:
     live_stack.start_worker()
     _produce(live_stack, _write(live_stack.home / "events.jsonl", lines))
     _settle(live_stack, lines)
+    _gauges_settle(live_stack, lines)
+
+
+def _gauges_settle(stack: LiveStack, lines: list[bytes]) -> None:
+    """Redis gauges (summed over partitions) equal the gauges of replay's final state."""
+    engine = replay_lines(lines, _config()).engine
+    expected = tenant_totals(
+        live_gauges(engine.conversations.values(), engine.presence, engine.clock_us)
+    )
+
+    async def read() -> dict[str, dict[str, float]]:
+        client = aioredis.from_url(stack.redis.url)
+        try:
+            found = await RedisStore(client).read_gauges()
+        finally:
+            await client.aclose()
+        return {t: {k: v for k, v in g.items() if k != "ts_us" and v} for t, g in found.items()}
+
+    deadline = time.monotonic() + 20
+    got: dict[str, dict[str, float]] = {}
+    while time.monotonic() < deadline:
+        got = asyncio.run(read())
+        if got == {t: {k: float(v) for k, v in g.items() if v} for t, g in expected.items()}:
+            return
+        time.sleep(0.5)
+    assert got == expected
 
 
 def test_report_equals_replay_after_kill_9_mid_stream(live_stack: LiveStack) -> None:

@@ -420,3 +420,15 @@ async def test_gauges_are_replaced_per_tenant(client: aredis.Redis) -> None:
         "acme": {"open_conversations": 3.0, "ts_us": 20.0},
         "globex": {"agents_online": 2.0, "ts_us": 15.0},
     }
+
+
+async def test_gauges_of_partitions_add_up_and_oldest_wait_is_the_max(
+    client: aredis.Redis,
+) -> None:
+    store = RedisStore(client, PREFIX + "p")
+    await store.write_gauges("acme", {"open_conversations": 4, "oldest_waiting_seconds": 30}, 10, 0)
+    await store.write_gauges("acme", {"open_conversations": 2, "oldest_waiting_seconds": 90}, 12, 1)
+    await store.write_gauges("acme", {"open_conversations": 1, "oldest_waiting_seconds": 5}, 11, 1)
+    assert await store.read_gauges() == {
+        "acme": {"open_conversations": 5.0, "oldest_waiting_seconds": 30.0, "ts_us": 11.0},
+    }

@@ -337,27 +337,43 @@ class RedisStore:
             status.setdefault(int(field), {}).update(orjson.loads(value))
         return dict(sorted(status.items()))
 
-    async def write_gauges(self, tenant: str, gauges: Mapping[str, float], ts_us: int) -> None:
-        """Replace the tenant's live gauges (SPEC §3) with this snapshot taken at `ts_us`."""
-        key = self.keys.gauges(tenant)
+    async def write_gauges(
+        self, tenant: str, gauges: Mapping[str, float], ts_us: int, partition: int = 0
+    ) -> None:
+        """Replace one input partition's live gauges of a tenant (SPEC §3), taken at `ts_us`.
+
+        Each worker writes the partitions it owns; readers combine partitions.
+        """
+        key = f"{self.keys.gauges(tenant)}:{partition}"
         mapping: dict[str, str] = {name: repr(float(value)) for name, value in gauges.items()}
         mapping["ts_us"] = str(ts_us)
         pipe = self.client.pipeline(transaction=True)
         pipe.delete(key)
         pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
+        pipe.sadd(f"{self.keys.gauges(tenant)}:parts", partition)
         pipe.sadd(self.keys.tenants, tenant)
         await pipe.execute()
 
     async def read_gauges(self) -> dict[str, dict[str, float]]:
-        """tenant -> gauge -> value, with the snapshot time under ``ts_us``."""
+        """tenant -> gauge -> value over all partitions (sum; max for the oldest wait and ts)."""
         tenants = sorted(_text(t) for t in await self.client.smembers(self.keys.tenants))
-        pipe = self.client.pipeline(transaction=False)
-        for tenant in tenants:
-            pipe.hgetall(self.keys.gauges(tenant))
         result: dict[str, dict[str, float]] = {}
-        for tenant, found in zip(tenants, await pipe.execute(), strict=True):
-            if found:
-                result[tenant] = {_text(k): float(v) for k, v in found.items()}
+        for tenant in tenants:
+            base = self.keys.gauges(tenant)
+            parts = sorted(int(p) for p in await self.client.smembers(f"{base}:parts"))
+            pipe = self.client.pipeline(transaction=False)
+            for part in parts:
+                pipe.hgetall(f"{base}:{part}")
+            combined: dict[str, float] = {}
+            for found in await pipe.execute():
+                for raw_name, raw_value in found.items():
+                    name, value = _text(raw_name), float(raw_value)
+                    if name in ("ts_us", "oldest_waiting_seconds"):
+                        combined[name] = max(combined.get(name, 0.0), value)
+                    else:
+                        combined[name] = combined.get(name, 0.0) + value
+            if combined:
+                result[tenant] = combined
         return result
 
     async def _tenants(self, tenants: Collection[str | None] | None) -> list[str | None]:

@@ -139,6 +139,7 @@ class LiveProcessor:
         self.offsets: dict[ConversationKey, int] = {}  # last applied input offset
         self.partitions: dict[tuple[str, int], PartitionState] = {}
         self.presence_ids: dict[tuple[str, str], list[str]] = {}
+        self.presence_home: dict[tuple[str, str], int] = {}  # agent -> status partition
         self._dirty: set[ConversationKey] = set()
         self._dropped: set[ConversationKey] = set()
         self._dirty_partitions: set[tuple[str, int]] = set()
@@ -206,6 +207,7 @@ class LiveProcessor:
             self.partition(topic, partition).count("duplicates")
             self._total(topic, "duplicate")
         else:
+            self.presence_home[(event.tenant, agent)] = partition
             ids = self.presence_ids.setdefault((event.tenant, agent), [])
             ids.append(event.event_id)
             del ids[:-_PRESENCE_IDS_KEPT]
@@ -317,7 +319,7 @@ class LiveProcessor:
                 records.append(StateRecord("conversations", partition, _key(key), tombstone))
         for tenant, agent, number in self._dirty_presence:
             status = self.engine.presence.get((tenant, agent))
-            value = [RECORD_VERSION, status, self.presence_ids.get((tenant, agent), [])]
+            value = [RECORD_VERSION, status, self.presence_ids.get((tenant, agent), []), number]
             records.append(
                 StateRecord("presence", number, _key((tenant, agent)), orjson.dumps(value))
             )
@@ -373,8 +375,9 @@ class LiveProcessor:
             if attributes is not None:
                 self.attributes[conv_key] = attributes
         elif table == "presence":
-            _, status, ids = item
+            _, status, ids, number = item
             tenant, agent = _unkey(key)
+            self.presence_home[(tenant, agent)] = number
             if status is not None:
                 self.engine.presence[(tenant, agent)] = (status[0], status[1])
             self.presence_ids[(tenant, agent)] = list(ids)
@@ -386,6 +389,29 @@ class LiveProcessor:
         if key.startswith(PARTITION_KEY_PREFIX):
             return None
         return int(orjson.loads(value)[1])
+
+    def gauges_by_partition(self) -> dict[int, dict[str, dict[str, float]]]:
+        """Live gauges per input partition and tenant (status partitions as 1000 + n)."""
+        from livemetrics.engine.gauges import live_gauges, tenant_totals
+
+        engine = self.engine
+        groups: dict[int, list[Any]] = {}
+        for key, number in self.home.items():
+            conv = engine.conversations.get(key)
+            if conv is not None:
+                groups.setdefault(number, []).append(conv)
+        presence: dict[int, dict[tuple[str, str], tuple[str, str | None]]] = {}
+        for agent_key, number in self.presence_home.items():
+            status = engine.presence.get(agent_key)
+            if status is not None:
+                presence.setdefault(1000 + number, {})[agent_key] = status
+        result = {
+            number: tenant_totals(live_gauges(convs, {}, engine.clock_us))
+            for number, convs in groups.items()
+        }
+        for number, agents in presence.items():
+            result[number] = tenant_totals(live_gauges((), agents, engine.clock_us))
+        return result
 
     def release(self, partition: int) -> None:
         """Forget the conversations of an input partition this worker no longer owns."""

@@ -16,7 +16,8 @@ class WorkerSettings:
     web_host: str = "127.0.0.1"
     batch_size: int = 2000
     batch_within: float = 0.1  # seconds a batch waits to fill
-    tick_seconds: float = 0.5  # clock, gauges and idle flushes
+    tick_seconds: float = 0.5  # clock and idle flushes
+    gauges_seconds: float = 2.0  # live gauge snapshots to Redis and livemetrics.live
     session_timeout: float = 6.0  # broker_session_timeout: Tansu joins in ~half of it
     live_window_seconds: float = 120.0  # events this close to the wall clock count as live
     data_dir: str = ".livemetrics/worker"

@@ -32,12 +32,14 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import faust
+import orjson
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.types import TP
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from livemetrics.config import Config, load_config
+from livemetrics.events import format_ts
 from livemetrics.sinks.prometheus import PrometheusSink
 from livemetrics.sinks.redis_store import ConversationSnapshot, PartitionSnapshot, RedisStore
 from livemetrics.stream.processor import (
@@ -52,6 +54,7 @@ from livemetrics.stream.settings import WorkerSettings
 from livemetrics.topics import load_manifest
 
 log = logging.getLogger("livemetrics.worker")
+LIVE = "livemetrics.live"
 
 TABLES = ("conversations", "presence")
 
@@ -74,6 +77,8 @@ class Pipeline:
         self.last_event_wall = 0.0
         self.last_event_ts_us = 0
         self.live = False
+        self.gauges_written: dict[int, set[str]] = {}
+        self.last_gauges = 0.0
 
     # -- batches ----------------------------------------------------------------
 
@@ -124,6 +129,28 @@ class Pipeline:
                 elapsed = time.time() - self.last_event_wall
                 self.processor.advance(self.last_event_ts_us + int(elapsed * 1_000_000))
             await self._flush()
+            if time.monotonic() - self.last_gauges >= self.settings.gauges_seconds:
+                self.last_gauges = time.monotonic()
+                await self._publish_gauges()
+
+    async def _publish_gauges(self) -> None:
+        """Gauge snapshots of the owned partitions to Redis and `livemetrics.live`."""
+        owned = {p if t == EVENTS else 1000 + p for t, p in self.active}
+        snapshots = self.processor.gauges_by_partition()
+        clock_us = self.processor.engine.clock_us
+        ts = format_ts(clock_us) if clock_us else None
+        for number in owned:
+            tenants = snapshots.get(number, {})
+            stale = self.gauges_written.get(number, set()) - tenants.keys()
+            for tenant in stale:
+                tenants[tenant] = {}
+            for tenant, gauges in tenants.items():
+                if self.redis is not None:
+                    await self.redis.write_gauges(tenant, gauges, clock_us, number)
+                if ts is not None:
+                    value = {"tenant": tenant, "ts": ts, "partition": number, "gauges": gauges}
+                    self.topics[LIVE].send_soon(key=tenant.encode(), value=orjson.dumps(value))
+            self.gauges_written[number] = {t for t, g in tenants.items() if g}
 
     def _note_clock(self) -> None:
         clock = self.processor.engine.clock_us
@@ -280,7 +307,7 @@ def create_app(settings: WorkerSettings) -> faust.App:
 
     events = raw_topic(EVENTS)
     status = raw_topic(STATUS)
-    for name in ("livemetrics.observations", "livemetrics.sla", "chat.events.dlq"):
+    for name in ("livemetrics.observations", "livemetrics.sla", LIVE, "chat.events.dlq"):
         pipeline.topics[name] = raw_topic(name)
     for name, source in (("conversations", EVENTS), ("presence", STATUS)):
         pipeline.tables[name] = app.Table(
