@@ -21,6 +21,7 @@ class WorkerSettings:
     session_timeout: float = 6.0  # broker_session_timeout: Tansu joins in ~half of it
     live_window_seconds: float = 120.0  # events this close to the wall clock count as live
     data_dir: str = ".livemetrics/worker"
+    api_token: str | None = None  # when set, /metrics and the HTTP API need it (Bearer)
 
     @classmethod
     def from_env(cls, **overrides: object) -> WorkerSettings:
@@ -30,6 +31,7 @@ class WorkerSettings:
             "redis_url": os.environ.get("LIVEMETRICS_REDIS_URL"),
             "config_path": os.environ.get("LIVEMETRICS_CONFIG"),
             "app_id": os.environ.get("LIVEMETRICS_APP_ID"),
+            "api_token": os.environ.get("LIVEMETRICS_API_TOKEN"),
         }
         values: dict[str, object] = {k: v for k, v in env.items() if v}
         values.update({k: v for k, v in overrides.items() if v is not None})

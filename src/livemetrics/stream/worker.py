@@ -326,6 +326,9 @@ def create_app(settings: WorkerSettings) -> faust.App:
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
+        token = settings.api_token
+        if token and request.headers.get("Authorization") != f"Bearer {token}":
+            return web.text("unauthorized\n", status=401)
         body = pipeline.metrics.exposition().decode()
         return web.text(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
