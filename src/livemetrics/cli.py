@@ -152,15 +152,8 @@ def _add_report_options(parser: argparse.ArgumentParser) -> None:
 
 def _run_replay(args: argparse.Namespace) -> int:
     config = _load_config(args.config)
-    query = ReportQuery.parse(
-        by=args.by,
-        where=args.where,
-        date_from=args.date_from,
-        date_to=args.date_to,
-        range_name=args.range_name,
-    )
-    if args.format == "xlsx" and not args.output and sys.stdout.isatty():
-        raise UserError("xlsx is binary: add --output FILE.xlsx (or redirect stdout)")
+    query = _query(args)
+    _check_binary_output(args)
     path = _existing_file(args.events, "--events")
     with _progress(path, enabled=not args.no_progress) as on_progress, path.open("rb") as lines:
         result = replay_lines(lines, config, on_progress=on_progress)
@@ -289,13 +282,8 @@ def _run_report(args: argparse.Namespace) -> int:
     from livemetrics.stack.info import resolve_redis_url
 
     config = _load_config(args.config)
-    query = ReportQuery.parse(
-        by=args.by,
-        where=args.where,
-        date_from=args.date_from,
-        date_to=args.date_to,
-        range_name=args.range_name,
-    )
+    query = _query(args)
+    _check_binary_output(args)
     url = resolve_redis_url(args.redis_url)
     if not url:
         raise UserError("no Redis: pass --redis-url, set LIVEMETRICS_REDIS_URL or run `up`")
@@ -370,6 +358,22 @@ def _run_validate(args: argparse.Namespace) -> int:
     if invalid > len(reasons):
         print(f"  ... and {invalid - len(reasons)} more invalid lines")
     return 1 if invalid else 0
+
+
+def _check_binary_output(args: argparse.Namespace) -> None:
+    if args.format == "xlsx" and not args.output and sys.stdout.isatty():
+        raise UserError("xlsx is binary: add --output FILE.xlsx (or redirect stdout)")
+
+
+def _query(args: argparse.Namespace) -> ReportQuery:
+    """The report options shared by `replay` and `report` (SPEC §5)."""
+    return ReportQuery.parse(
+        by=args.by,
+        where=args.where,
+        date_from=args.date_from,
+        date_to=args.date_to,
+        range_name=args.range_name,
+    )
 
 
 def _load_config(path: str | None) -> Config:
