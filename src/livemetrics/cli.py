@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from livemetrics.aggregate.formats import FORMATS, render
+from livemetrics.aggregate.presets import PRESETS, apply_preset, preset_query
 from livemetrics.aggregate.query import DIMENSIONS, RANGES, QueryError, ReportQuery
 from livemetrics.config import Config, ConfigError, load_config
 from livemetrics.replay import replay_lines
@@ -138,7 +139,15 @@ def _parser() -> argparse.ArgumentParser:
 def _add_report_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="TOML config (SPEC §6)")
     parser.add_argument(
-        "--by", default="tenant", metavar="DIM[,DIM]", help=f"group by: {', '.join(DIMENSIONS)}"
+        "--by",
+        default=None,
+        metavar="DIM[,DIM]",
+        help=f"group by (default tenant): {', '.join(DIMENSIONS)}",
+    )
+    parser.add_argument(
+        "--preset",
+        choices=tuple(PRESETS),
+        help="a ready-made report (sets --by): " + ", ".join(PRESETS),
     )
     parser.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD", help="first local day")
     parser.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="last local day")
@@ -157,7 +166,7 @@ def _run_replay(args: argparse.Namespace) -> int:
     path = _existing_file(args.events, "--events")
     with _progress(path, enabled=not args.no_progress) as on_progress, path.open("rb") as lines:
         result = replay_lines(lines, config, on_progress=on_progress)
-    report = result.report(config, query)
+    report = _finish(result.report(config, query), args)
     with _output(args.output) as out:
         render(report, args.format, out)
     return 0
@@ -296,7 +305,7 @@ def _run_report(args: argparse.Namespace) -> int:
             await client.aclose()
 
     try:
-        report = asyncio.run(fetch())
+        report = _finish(asyncio.run(fetch()), args)
     except (OSError, *_service_errors()) as exc:  # type: ignore[misc]
         raise UserError(f"cannot reach Redis at {url}: {exc}") from None
     with _output(args.output) as out:
@@ -367,13 +376,20 @@ def _check_binary_output(args: argparse.Namespace) -> None:
 
 def _query(args: argparse.Namespace) -> ReportQuery:
     """The report options shared by `replay` and `report` (SPEC §5)."""
-    return ReportQuery.parse(
+    query = ReportQuery.parse(
         by=args.by,
         where=args.where,
         date_from=args.date_from,
         date_to=args.date_to,
         range_name=args.range_name,
     )
+    if args.preset and args.by:
+        raise UserError("--preset sets --by itself: drop --by")
+    return preset_query(args.preset, query) if args.preset else query
+
+
+def _finish(report: dict, args: argparse.Namespace) -> dict:
+    return apply_preset(args.preset, report) if args.preset else report
 
 
 def _load_config(path: str | None) -> Config:

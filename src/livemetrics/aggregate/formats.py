@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
+import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -61,6 +62,9 @@ TABLE_WIDTH = 100
 
 TRANSPOSED_MAX_ROWS = 3
 """Up to this many rows, the table shows every metric of each row (transposed)."""
+
+PRESET_TEXT_WIDTH = 32
+"""A preset's text column (subject, customer name) is cut to this width in the table."""
 
 KEY_METRICS: tuple[tuple[str, str, str | None], ...] = (
     ("started", "conversations_started", None),
@@ -229,9 +233,19 @@ def _about_items(report: Mapping[str, Any]) -> list[tuple[str, Any]]:
             continue
         if isinstance(value, Mapping):
             items.extend((f"{name}.{key}", _scalar(inner)) for key, inner in value.items())
+        elif name == "columns" and isinstance(value, list):
+            items.extend(_column_definition(column) for column in value)
         else:
             items.append((name, _scalar(value)))
     return items
+
+
+def _column_definition(column: Any) -> tuple[str, Any]:
+    """A preset column (``{"key", "label", "unit", "definition"}``) as one about line."""
+    if not isinstance(column, Mapping):
+        return ("columns", _scalar(column))
+    text = f"{column.get('label')} ({column.get('unit')}): {column.get('definition')}"
+    return (f"column {column.get('key')}", text)
 
 
 def _scalar(value: Any) -> Any:
@@ -254,8 +268,11 @@ def _render_table(report: Mapping[str, Any], out: BinaryIO) -> None:
     rows: Sequence[Mapping[str, Any]] = report.get("rows") or ()
     dimensions: list[str] = list(report.get("by") or ())
     parts: list[RenderableType] = [Text(_heading(report, len(rows)))]
+    preset_columns = report.get("columns")
     if not rows:
         parts.append(Text("no rows"))
+    elif preset_columns:
+        parts.extend(_preset_tables(rows, dimensions, preset_columns))
     elif len(rows) <= TRANSPOSED_MAX_ROWS:
         for row in rows:
             parts.extend(_row_tables(row, dimensions))
@@ -279,6 +296,8 @@ def _render_table(report: Mapping[str, Any], out: BinaryIO) -> None:
 def _heading(report: Mapping[str, Any], row_count: int) -> str:
     rows = "1 row" if row_count == 1 else f"{row_count} rows"
     words = [f"by {', '.join(report.get('by') or ()) or '-'}", rows]
+    if report.get("title"):
+        words.insert(0, str(report["title"]))
     span = report.get("range")
     if isinstance(span, Mapping):
         words.append(f"range {span.get('from') or '…'} to {span.get('to') or '…'}")
@@ -384,6 +403,62 @@ def _wide_table(rows: Sequence[Mapping[str, Any]], dimensions: Sequence[str]) ->
         cells.extend(Text(shown[index]) for _, shown in columns)
         table.add_row(*cells)
     return table
+
+
+def _preset_tables(
+    rows: Sequence[Mapping[str, Any]],
+    dimensions: Sequence[str],
+    columns: Sequence[Mapping[str, Any]],
+) -> list[RenderableType]:
+    """A preset's own columns (``columns``), headed by their labels, in their order.
+
+    Nothing is dropped: when the columns do not fit in ``TABLE_WIDTH`` beside
+    the dimensions, they continue in a further table under the first one.
+    Numbers are right-aligned; text is cut to ``PRESET_TEXT_WIDTH``.
+    """
+    dimension_widths = [
+        min(36, max(len(d), *(len(_dimension(row.get(d))) for row in rows))) for d in dimensions
+    ]
+    room = TABLE_WIDTH - sum(width + 3 for width in dimension_widths)
+    chunks: list[list[tuple[str, list[str], bool]]] = [[]]
+    left = room
+    for column in columns:
+        key = str(column.get("key"))
+        if key in dimensions:
+            continue
+        values = [row.get(key) for row in rows]
+        numeric = all(isinstance(v, int | float) for v in values if v is not None)
+        shown = [_display(value) for value in values]
+        if not numeric:
+            shown = [_cut(text, PRESET_TEXT_WIDTH) for text in shown]
+        header = (
+            "\n".join(textwrap.wrap(str(column.get("label") or key), 12, break_long_words=False))
+            or key
+        )
+        width = max(len(line) for line in [*header.splitlines(), *shown]) + 3
+        if width > left and chunks[-1]:
+            chunks.append([])
+            left = room
+        left -= width
+        chunks[-1].append((header, shown, numeric))
+    tables: list[RenderableType] = []
+    for chunk in chunks:
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        for dimension, width in zip(dimensions, dimension_widths, strict=True):
+            table.add_column(dimension, overflow="fold", min_width=width)
+        for header, _, numeric in chunk:
+            table.add_column(header, justify="right" if numeric else "left", no_wrap=True)
+        for index, row in enumerate(rows):
+            cells = [Text(_dimension(row.get(d))) for d in dimensions]
+            cells.extend(Text(shown[index]) for _, shown, _ in chunk)
+            table.add_row(*cells)
+        tables.append(table)
+    tables.append(Text('Definitions: the xlsx sheet "about" and json "columns".'))
+    return tables
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else f"{text[: width - 1]}…"
 
 
 def _metric_value(row: Mapping[str, Any], key: str, field: str | None) -> Any:
