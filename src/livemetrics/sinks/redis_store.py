@@ -194,6 +194,18 @@ class PartitionSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredConversation:
+    """What the store holds of one conversation: its cells (blob and misc), attributes
+    (SPEC §3, None if never written) and the input offset its blob includes."""
+
+    tenant: str
+    conversation_id: str
+    cells: list[tuple[CellKey, Cell]]
+    attributes: dict[str, Any] | None
+    source_offset: tuple[int, int] | None
+
+
+@dataclass(frozen=True, slots=True)
 class _Keys:
     prefix: str
 
@@ -376,6 +388,28 @@ class RedisStore:
                 result[tenant] = combined
         return result
 
+    async def read_conversation(
+        self, tenant: str, conversation_id: str
+    ) -> StoredConversation | None:
+        """One conversation's cells and attributes (the HTTP API's conversation view), or
+        None when the store has nothing of it.
+
+        Besides its blob, a conversation can own misc cells (late events after its
+        state was dropped, D4), so the misc groups of its tenant are read too.
+        """
+        blob = await self.client.hget(self.keys.conversations(tenant), conversation_id)
+        cells: list[tuple[CellKey, Cell]] = []
+        attributes: dict[str, Any] | None = None
+        source: tuple[int, int] | None = None
+        if blob is not None:
+            cells, attributes, source = decode_conversation(tenant, conversation_id, blob)
+        for key, cell in await self._misc_cells([tenant], None):
+            if key[2][_CONVERSATION] == conversation_id:
+                cells.append((key, cell))
+        if blob is None and not cells:
+            return None
+        return StoredConversation(tenant, conversation_id, cells, attributes, source)
+
     async def _tenants(self, tenants: Collection[str | None] | None) -> list[str | None]:
         if tenants is not None:
             return list(tenants)
@@ -488,6 +522,34 @@ async def live_report(
     day_bounds = None if unbounded else _bounds_function(config, query, now_us)
     found = await store._read(_query_tenants(query), day_bounds)
     return build_report(found.cells(), found.attributes, config, query, now_us)
+
+
+async def live_reports(
+    client: Redis, config: Config, queries: Sequence[ReportQuery], prefix: str = "lm"
+) -> tuple[list[dict[str, Any]], int]:
+    """Several reports over one read of the store, and the clock they were built at.
+
+    For views that need a few groupings of the same data at once (the wall
+    board: by tenant, team and channel): the cells are read and decoded once,
+    then each report is `build_report` over them, exactly as `live_report`
+    would give it. The queries must agree on range and tenant filter (they
+    decide what is read); ValueError otherwise.
+    """
+    if not queries:
+        return [], await RedisStore(client, prefix).clock_us()
+    first = queries[0]
+    scope = (first.range_name, first.date_from, first.date_to, _query_tenants(first))
+    for query in queries[1:]:
+        if (query.range_name, query.date_from, query.date_to, _query_tenants(query)) != scope:
+            raise ValueError("live_reports needs queries with the same range and tenant filter")
+    store = RedisStore(client, prefix)
+    now_us = await store.clock_us()
+    unbounded = first.range_name in (None, "all") and not (first.date_from or first.date_to)
+    day_bounds = None if unbounded else _bounds_function(config, first, now_us)
+    found = await store._read(_query_tenants(first), day_bounds)
+    cells = list(found.cells())  # fills found.attributes; each report walks the list
+    reports = [build_report(cells, found.attributes, config, q, now_us) for q in queries]
+    return reports, now_us
 
 
 def snapshots_from_store(

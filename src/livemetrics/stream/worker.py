@@ -52,6 +52,7 @@ from livemetrics.stream.processor import (
 )
 from livemetrics.stream.settings import WorkerSettings
 from livemetrics.topics import load_manifest
+from livemetrics.web.api import register_web
 
 log = logging.getLogger("livemetrics.worker")
 LIVE = "livemetrics.live"
@@ -340,6 +341,7 @@ def create_app(settings: WorkerSettings) -> faust.App:
     async def on_revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
         await pipeline.release(revoked)
 
+    register_web(app, pipeline)
     app.livemetrics_pipeline = pipeline  # type: ignore[attr-defined]
     return app
 
