@@ -79,15 +79,35 @@ def _parser() -> argparse.ArgumentParser:
     replay.set_defaults(run=_run_replay)
 
     simulate = commands.add_parser(
-        "simulate", help="generate a few days of contact-centre traffic to a JSONL file"
+        "simulate", help="realistic contact-centre traffic, to a JSONL file or live to Kafka"
     )
-    simulate.add_argument("--output", "-o", required=True, metavar="FILE.jsonl")
-    simulate.add_argument("--conversations", type=int, default=2000)
+    simulate.add_argument("--to", choices=("file", "kafka"), default="file")
+    simulate.add_argument("--output", "-o", metavar="FILE.jsonl", help="--to file: where")
+    simulate.add_argument("--bootstrap", metavar="HOST:PORT", help="--to kafka: the broker")
     simulate.add_argument("--seed", type=int, default=1)
-    simulate.add_argument("--clean", action="store_true", help="no invalid, duplicate, late lines")
     simulate.add_argument(
-        "--config-output", metavar="FILE.toml", help="also write the tenants' config used"
+        "--rate",
+        type=float,
+        default=0.5,
+        metavar="PER_S",
+        help="conversation starts per second at the daily peak, all tenants",
     )
+    simulate.add_argument(
+        "--duration",
+        type=float,
+        metavar="SECONDS",
+        help="simulated seconds for a file (default 86400), wall seconds for kafka (300)",
+    )
+    simulate.add_argument("--start", metavar="YYYY-MM-DDTHH:MM:SSZ", help="--to file: start")
+    simulate.add_argument("--speed", type=float, default=1.0, help="--to kafka: clock speed-up")
+    simulate.add_argument("--config-output", metavar="F.toml", help="also write the config")
+    simulate.add_argument(
+        "--adversarial",
+        action="store_true",
+        help="the test streams instead: historical, with invalid/duplicate/late lines",
+    )
+    simulate.add_argument("--conversations", type=int, default=2000, help="--adversarial: how many")
+    simulate.add_argument("--clean", action="store_true", help="--adversarial: no bad lines")
     simulate.set_defaults(run=_run_simulate)
 
     worker = commands.add_parser("worker", help="run a Faust worker (the live pipeline)")
@@ -105,11 +125,10 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--workers", type=int, default=1)
     up.add_argument("--produce", metavar="FILE.jsonl", help="publish this file once up")
     up.add_argument(
-        "--simulate",
-        type=int,
-        metavar="N",
-        help="generate N conversations of traffic and publish them over about a minute",
+        "--simulate", action="store_true", help="feed realistic live traffic (now, real time)"
     )
+    up.add_argument("--rate", type=float, default=3.0, help="--simulate: starts/s at peak")
+    up.add_argument("--speed", type=float, default=5.0, help="--simulate: clock speed-up")
     up.add_argument("--view", action="store_true", help="show a live wall board in the terminal")
     up.set_defaults(run=_run_up)
 
@@ -191,69 +210,25 @@ def _run_worker(args: argparse.Namespace) -> int:
 
 
 def _run_up(args: argparse.Namespace) -> int:
-    import threading
+    from livemetrics.stack.up import UpOptions, run_up
 
-    from livemetrics.stack.up import StopFlag, start_stack
-
-    config = _load_config(args.config)
+    if args.config:
+        load_config(args.config)
     if args.produce:
         _existing_file(args.produce, "--produce")
-    config_path = args.config
-    if args.simulate and not config_path:
-        from livemetrics.simulate.streams import STREAM_CONFIG
-
-        config_path = ".livemetrics/simulated.toml"
-        Path(".livemetrics").mkdir(exist_ok=True)
-        Path(config_path).write_text(STREAM_CONFIG)
-        config = load_config(config_path)
-    stop = StopFlag()
-    stack = start_stack(config_path, args.workers)
-    try:
-        print(f"broker   {stack.broker.bootstrap}")
-        print(f"redis    {stack.redis.url}")
-        for url in stack.web_urls:
-            print(f"worker   {url}")
-        print("logs     .livemetrics/*.log   (Ctrl-C stops everything)", flush=True)
-        if args.produce:
-            _produce(stack.broker.bootstrap, Path(args.produce))
-        if args.simulate:
-            feeder = threading.Thread(
-                target=_feed_simulated,
-                args=(stack.broker.bootstrap, args.simulate, stop),
-                daemon=True,
-            )
-            feeder.start()
-        if args.view:
-            from livemetrics.stack.view import run_view
-
-            run_view(stack.redis.url, config, stop)
-        else:
-            stop.wait()
-    finally:
-        stack.stop()
-    return 0
-
-
-def _feed_simulated(bootstrap: str, conversations: int, stop: Callable[[], bool]) -> None:
-    """Publish generated traffic in slices over about a minute, so the numbers move."""
-    import asyncio
-    import tempfile
-    import time
-
-    from livemetrics.produce import produce_file
-    from livemetrics.simulate.streams import generate_stream
-
-    lines = generate_stream(1, conversations=conversations)
-    slices = 30
-    size = max(1, len(lines) // slices + 1)
-    with tempfile.TemporaryDirectory() as tmp:
-        for start in range(0, len(lines), size):
-            if stop():
-                return
-            part = Path(tmp) / f"part-{start}.jsonl"
-            part.write_bytes(b"".join(line + b"\n" for line in lines[start : start + size]))
-            asyncio.run(produce_file(bootstrap, part))
-            time.sleep(2.0)
+    if args.simulate and not (args.rate > 0 and args.speed > 0):
+        raise UserError("--rate and --speed must be positive numbers")
+    return run_up(
+        UpOptions(
+            config=args.config,
+            workers=args.workers,
+            produce=args.produce,
+            simulate=args.simulate,
+            rate=args.rate,
+            speed=args.speed,
+            view=args.view,
+        )
+    )
 
 
 def _run_produce(args: argparse.Namespace) -> int:
@@ -320,28 +295,13 @@ def _run_status(args: argparse.Namespace) -> int:
 
 
 def _run_simulate(args: argparse.Namespace) -> int:
-    from livemetrics.simulate.streams import STREAM_CONFIG, generate_stream
+    from livemetrics.simulate.command import SimulateError, SimulateOptions, run_simulate
 
-    if args.conversations < 1:
-        raise UserError("--conversations must be at least 1")
-    if args.clean:
-        lines = generate_stream(
-            args.seed,
-            conversations=args.conversations,
-            invalid_rate=0.0,
-            duplicate_rate=0.0,
-            late_rate=0.0,
-        )
-    else:
-        lines = generate_stream(args.seed, conversations=args.conversations)
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    with open(args.output, "wb") as handle:
-        for line in lines:
-            handle.write(line + b"\n")
-    if args.config_output:
-        Path(args.config_output).write_text(STREAM_CONFIG)
-    print(f"wrote {len(lines)} events to {args.output}", file=sys.stderr)
-    return 0
+    fields = SimulateOptions.__dataclass_fields__
+    try:
+        return run_simulate(SimulateOptions(**{k: v for k, v in vars(args).items() if k in fields}))
+    except SimulateError as exc:
+        raise UserError(str(exc)) from None
 
 
 def _run_validate(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -54,6 +54,7 @@ AMOUNT_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 5000)
 KNOWN_CHANNELS = frozenset(
     ("chat", "email", "sms", "whatsapp", "messenger", "voice", "phone", "unknown")
 )
+INPUT_TOPICS = ("chat.events", "chat.agent-status")
 MAX_TENANTS = 200
 MAX_TEAMS = 500
 OTHER = "other"
@@ -156,6 +157,8 @@ class PrometheusSink:
         self.batch = _Histogram((0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
+        ProcessCollector(registry=self.registry)
+        self._seen_labels: set[Labels] = set()
 
     # -- feeding ---------------------------------------------------------------
 
@@ -169,6 +172,8 @@ class PrometheusSink:
             self.labels.channel(dims[1]),
             self.labels.team(dims[_TEAM]),
         )
+        if base not in self._seen_labels:
+            self._seed(base)
         metric = obs.metric
         key: tuple[str, Labels]
         if metric.startswith(TRANSACTION_PREFIX):
@@ -187,6 +192,14 @@ class PrometheusSink:
         else:
             key = (metric, base)
             self.counters[key] = self.counters.get(key, 0) + 1
+
+    def _seed(self, base: Labels) -> None:
+        """Start every counter of a new label set at 0, so `rate()` sees its first increase."""
+        self._seen_labels.add(base)
+        for name in _PLAIN_COUNTERS:
+            self.counters.setdefault((name, base), 0)
+        for kind in SLA_KINDS:
+            self.counters.setdefault(("sla_breaches", (*base, kind)), 0)
 
     def observe_batch(self, seconds: float) -> None:
         self.batch.observe(seconds)
@@ -300,11 +313,11 @@ class PrometheusSink:
         )
         now_us = int(self.clock() * 1_000_000)
         for name, tenant in self.config.tenants.items():
-            for policy in tenant.sla:
+            for channel, policy in _effective_policies(tenant.sla):
                 targets.add_metric(
                     [
                         name,
-                        policy.channel or "*",
+                        "*" if channel is None else self.labels.channel(channel),
                         policy.kind,
                         "true" if policy.business_hours else "false",
                     ],
@@ -319,7 +332,11 @@ class PrometheusSink:
         events = CounterMetricFamily(
             "livemetrics_input_events", "Input records by outcome", labels=["topic", "outcome"]
         )
-        for (topic, outcome), value in sorted(self.state.totals.items()):
+        totals = dict.fromkeys(
+            ((t, o) for t in INPUT_TOPICS for o in ("processed", "duplicate", "dead_lettered")), 0
+        )
+        totals.update(self.state.totals)
+        for (topic, outcome), value in sorted(totals.items()):
             events.add_metric([topic, outcome], value)
         yield events
         lag = GaugeMetricFamily(
@@ -344,6 +361,14 @@ class PrometheusSink:
         batch = HistogramMetricFamily("livemetrics_batch_seconds", "Time to process one batch")
         batch.add_metric([], self.batch.cumulative(), sum_value=self.batch.total)
         yield batch
+
+
+def _effective_policies(policies: Any) -> list[tuple[str | None, Any]]:
+    """The policy that applies per (channel or general, kind): the first listed (SPEC §7 [40])."""
+    chosen: dict[tuple[str | None, str], Any] = {}
+    for policy in policies:
+        chosen.setdefault((policy.channel, policy.kind), policy)
+    return [(channel, policy) for (channel, _), policy in chosen.items()]
 
 
 _DISTRIBUTION_SET = frozenset(DISTRIBUTIONS)

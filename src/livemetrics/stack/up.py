@@ -9,10 +9,12 @@ so `livemetrics produce`, `report` and `status` find the stack with no flags.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,3 +117,79 @@ class StopFlag:
     def wait(self) -> None:
         while not self.stopped:
             time.sleep(0.2)
+
+
+@dataclass(frozen=True, slots=True)
+class UpOptions:
+    config: str | None = None
+    workers: int = 1
+    produce: str | None = None
+    simulate: bool = False
+    rate: float = 3.0
+    speed: float = 5.0
+    view: bool = False
+
+
+def run_up(options: UpOptions) -> int:
+    """Start the stack, feed it if asked, show the board or wait; stop everything on exit."""
+    from livemetrics.config import load_config
+
+    config_path = options.config
+    if options.simulate and not config_path:
+        from livemetrics.simulate.traffic import SIM_CONFIG
+
+        config_path = ".livemetrics/simulated.toml"
+        Path(".livemetrics").mkdir(exist_ok=True)
+        Path(config_path).write_text(SIM_CONFIG)
+    config = load_config(config_path) if config_path else None
+    stop = StopFlag()
+    stack = start_stack(config_path, options.workers)
+    try:
+        print(f"broker   {stack.broker.bootstrap}")
+        print(f"redis    {stack.redis.url}")
+        for url in stack.web_urls:
+            print(f"worker   {url}   (wall board: {url}/wallboard, metrics: {url}/metrics)")
+        print("logs     .livemetrics/*.log   (Ctrl-C stops everything)", flush=True)
+        if options.produce:
+            from livemetrics.produce import produce_file
+
+            asyncio.run(produce_file(stack.broker.bootstrap, Path(options.produce)))
+        if options.simulate:
+            threading.Thread(
+                target=_feed_live_traffic,
+                args=(stack.broker.bootstrap, options.rate, options.speed, stop),
+                daemon=True,
+            ).start()
+        if options.view:
+            from livemetrics.config import Config
+            from livemetrics.stack.view import run_view
+
+            run_view(stack.redis.url, config or Config(), stop)
+        else:
+            stop.wait()
+    finally:
+        stack.stop()
+    return 0
+
+
+def _feed_live_traffic(bootstrap: str, rate: float, speed: float, stop: StopFlag) -> None:
+    """Realistic traffic stamped with the current time until the stack stops."""
+    from livemetrics.simulate.traffic import simulate_to_kafka
+
+    async def feed() -> None:
+        task = asyncio.create_task(
+            simulate_to_kafka(
+                bootstrap,
+                seed=int(time.time()),
+                duration_s=7 * 86_400,
+                rate_per_s=rate,
+                speed=speed,
+            )
+        )
+        while not stop() and not task.done():
+            await asyncio.sleep(0.2)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+    asyncio.run(feed())

@@ -172,8 +172,6 @@ class LiveProcessor:
             self._dead_letter(item, topic, partition, offset)
             self._route(out, topic, partition, offset)
             return True
-        part.count("processed")
-        self._total(topic, "processed")
         if item.type == "agent.status":
             self._apply_status(item, topic, partition, offset)
             return True
@@ -182,9 +180,7 @@ class LiveProcessor:
             return False
         duplicates_before = self._duplicate_count(out)
         self.engine.process(item, out)
-        if self._duplicate_count(out) > duplicates_before:
-            part.count("duplicates")
-            self._total(topic, "duplicate")
+        self._count_outcome(topic, part, self._duplicate_count(out) > duplicates_before)
         if key in self.engine.conversations:
             self.home[key] = partition
             self.offsets[key] = offset
@@ -203,16 +199,24 @@ class LiveProcessor:
         out = self._out
         duplicates_before = self._duplicate_count(out)
         self.engine.process(event, out)
-        if self._duplicate_count(out) > duplicates_before:
-            self.partition(topic, partition).count("duplicates")
-            self._total(topic, "duplicate")
-        else:
+        duplicate = self._duplicate_count(out) > duplicates_before
+        self._count_outcome(topic, self.partition(topic, partition), duplicate)
+        if not duplicate:
             self.presence_home[(event.tenant, agent)] = partition
             ids = self.presence_ids.setdefault((event.tenant, agent), [])
             ids.append(event.event_id)
             del ids[:-_PRESENCE_IDS_KEPT]
             self._dirty_presence.add((event.tenant, agent, partition))
         self._route(out, topic, partition, offset)
+
+    def _count_outcome(self, topic: str, part: PartitionState, duplicate: bool) -> None:
+        """Each input has one outcome: processed, duplicate or dead_lettered."""
+        if duplicate:
+            part.count("duplicates")
+            self._total(topic, "duplicate")
+        else:
+            part.count("processed")
+            self._total(topic, "processed")
 
     def _total(self, topic: str, outcome: str) -> None:
         key = (topic, outcome)

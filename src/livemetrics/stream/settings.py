@@ -32,6 +32,7 @@ class WorkerSettings:
             "config_path": os.environ.get("LIVEMETRICS_CONFIG"),
             "app_id": os.environ.get("LIVEMETRICS_APP_ID"),
             "api_token": os.environ.get("LIVEMETRICS_API_TOKEN"),
+            "web_host": os.environ.get("LIVEMETRICS_WEB_HOST"),
         }
         values: dict[str, object] = {k: v for k, v in env.items() if v}
         values.update({k: v for k, v in overrides.items() if v is not None})

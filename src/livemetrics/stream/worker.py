@@ -282,6 +282,7 @@ def create_app(settings: WorkerSettings) -> faust.App:
         store="memory://",
         datadir=settings.data_dir,
         web_host=settings.web_host,
+        web_bind=settings.web_host,
         web_port=settings.web_port,
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=1.0,
