@@ -25,7 +25,7 @@ What resync cannot rebuild:
   after close): their changelog record is a tombstone without cells, so their
   numbers lived only in Redis and are gone with it;
 - anything the changelogs lost: the embedded broker keeps nothing across a
-  restart (re-produce the source data instead, see docs/fault-tolerance.md);
+  restart (restart the workers and re-produce the source data instead);
 - the live gauges: each worker rewrites them every few seconds;
 - the exact clock when the latest events were agent.status or duplicates:
   the clock written is the latest of the conversations' last event times and
