@@ -148,6 +148,15 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--app-id", default="livemetrics")
     status.set_defaults(run=_run_status)
 
+    resync = commands.add_parser(
+        "resync", help="rebuild the Redis store from the workers' changelogs"
+    )
+    resync.add_argument("--bootstrap", help="Kafka bootstrap (default: the running `up`)")
+    resync.add_argument("--redis-url", help="Redis URL (default: the running `up`)")
+    resync.add_argument("--app-id", default="livemetrics")
+    resync.add_argument("--config", metavar="FILE", help="TOML config (SPEC §6)")
+    resync.set_defaults(run=_run_resync)
+
     validate = commands.add_parser("validate", help="check a JSONL file of events")
     validate.add_argument("file", metavar="FILE.jsonl")
     validate.add_argument("--max-reasons", type=int, default=20, help="invalid lines to list")
@@ -285,6 +294,37 @@ def _run_report(args: argparse.Namespace) -> int:
         raise UserError(f"cannot reach Redis at {url}: {exc}") from None
     with _output(args.output) as out:
         render(report, args.format, out)
+    return 0
+
+
+def _run_resync(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from livemetrics.security import kafka_client_options, redis_client_options
+    from livemetrics.stack.info import resolve_bootstrap, resolve_redis_url
+    from livemetrics.stream.resync import ResyncError, resync
+
+    bootstrap, url = resolve_bootstrap(args.bootstrap), resolve_redis_url(args.redis_url)
+    if not bootstrap or not url:
+        raise UserError("no stack: pass --bootstrap and --redis-url, or run `up`")
+    try:
+        counts = asyncio.run(
+            resync(
+                bootstrap,
+                url,
+                args.app_id,
+                config=_load_config(args.config),
+                kafka_options=kafka_client_options(os.environ),
+                redis_options=redis_client_options(os.environ, url),
+            )
+        )
+    except ResyncError as exc:
+        raise UserError(str(exc)) from None
+    print(
+        f"resync: {counts.conversations} conversations, {counts.partitions} partitions written, "
+        f"{counts.skipped} already current, {counts.dropped} dropped conversations not rebuildable",
+        file=sys.stderr,
+    )
     return 0
 
 

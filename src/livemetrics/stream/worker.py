@@ -37,6 +37,7 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.types import TP
 from prometheus_client import CONTENT_TYPE_LATEST
+from redis.exceptions import RedisError
 
 from livemetrics.config import Config, load_config
 from livemetrics.events import format_ts
@@ -56,6 +57,7 @@ from livemetrics.web.api import register_web
 
 log = logging.getLogger("livemetrics.worker")
 LIVE = "livemetrics.live"
+REFILL_TIMEOUT = 60.0
 
 TABLES = ("conversations", "presence")
 
@@ -92,6 +94,11 @@ class Pipeline:
                 first.setdefault((message.topic, message.partition), message.offset)
             for (topic, partition), offset in first.items():
                 await self._activate(topic, partition, offset)
+                # every batch, not only at activation: state may have been restored
+                # from a changelog that ended short of the committed offsets
+                applied = self.processor.partition(topic, partition).applied_offset
+                if offset > applied + 1:
+                    await self._refill(topic, partition, applied + 1, offset)
             apply = self.processor.apply
             for event in events:
                 message = event.message
@@ -123,9 +130,12 @@ class Pipeline:
         """Advance the clock (global max, or the wall clock for live traffic); flush."""
         async with self.lock:
             await self._activate_assigned()
-            if self.redis is not None:
-                global_clock = await self.redis.clock_us()
-                self.processor.advance(global_clock)
+            try:
+                if self.redis is not None:
+                    self.processor.advance(await self.redis.clock_us())
+            except RedisError as exc:  # Redis away: keep running, the next tick tries again
+                log.error("Redis unreachable (%s); retrying", exc)
+                return
             if self.live and self._caught_up():
                 elapsed = time.time() - self.last_event_wall
                 self.processor.advance(self.last_event_ts_us + int(elapsed * 1_000_000))
@@ -228,8 +238,6 @@ class Pipeline:
                 if not k.startswith(PARTITION_KEY_PREFIX):
                     processor.restore(table, k, v)
         applied = processor.partition(topic, partition).applied_offset
-        if first_offset is not None and first_offset > applied + 1:
-            await self._refill(topic, partition, applied + 1, first_offset)
         log.info("partition %s:%s active, applied offset %s", topic, partition, applied)
 
     async def _refill(self, topic: str, partition: int, start: int, stop: int) -> None:
@@ -243,21 +251,22 @@ class Pipeline:
             auto_offset_reset="earliest",
         )
         tp = TopicPartition(topic, partition)
+        deadline = time.monotonic() + REFILL_TIMEOUT
         await consumer.start()
         try:
             consumer.assign([tp])
             consumer.seek(tp, max(start, 0))
-            while True:
+            while await consumer.position(tp) < stop:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"refill of {topic}:{partition} [{start}, {stop}) did not reach {stop} "
+                        f"in {REFILL_TIMEOUT}s; refusing to skip input"
+                    )
                 batch = await consumer.getmany(tp, timeout_ms=1000, max_records=1000)
-                records = batch.get(tp, [])
-                if not records:
-                    break
-                for record in records:
+                for record in batch.get(tp, []):
                     if record.offset >= stop:
                         return
                     self.processor.apply(topic, partition, record.offset, record.value or b"")
-                if records[-1].offset >= stop - 1:
-                    return
         finally:
             await consumer.stop()
 
