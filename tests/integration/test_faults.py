@@ -262,11 +262,6 @@ def test_resync_refuses_an_unknown_app_id_with_one_line(live_stack: LiveStack) -
         asyncio.run(resync(live_stack.broker.bootstrap, "redis://127.0.0.1:1/0", APP_ID))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a Redis restart crashes the worker: Pipeline.tick's redis.clock_us() raises "
-    "ConnectionError and Faust stops the app (exit 1, 'Crashed reason=network:ConnectionError')",
-)
 def test_worker_keeps_running_through_a_redis_restart(live_stack: LiveStack) -> None:
     lines = generate_stream(34, conversations=60)
     half = len(lines) // 2
