@@ -103,13 +103,15 @@ _EPOCH = _dt.datetime(1970, 1, 1)
 _EPOCH_ORDINAL = _EPOCH.toordinal()
 _TS_MAX_US = (_dt.date(9999, 12, 31).toordinal() - _EPOCH_ORDINAL) * 86_400_000_000
 _CACHE_SIZE = 8192
-# The grammar splits into 'YYYY-MM-DDTHH:MM', ':SS' and a tail (fraction and
-# offset) that are valid independently. Events share minutes and tails, so each
-# valid part is cached with its value in microseconds: parsing a ts is then
-# three dictionary lookups.
+# The grammar splits into 'YYYY-MM-DDTHH:MM', ':SS', an optional '.fraction'
+# and a zone ('Z' or '±HH:MM') that are valid independently. Events share
+# minutes and zones, so each valid minute and zone is cached with its value in
+# microseconds; seconds are a fixed table. The fraction is nearly unique per
+# event, so it is read directly: parsing a ts is three dictionary lookups and,
+# with a fraction, one int().
 _MINUTES: dict[str, int] = {}
 _SECONDS: dict[str, int] = {f":{second:02d}": second * 1_000_000 for second in range(60)}
-_TAILS: dict[str, int] = {}
+_ZONES: dict[str, int] = {"Z": 0, "z": 0}  # zone -> microseconds to add to reach UTC
 
 
 def _minute_us(text: str) -> int:
@@ -125,19 +127,25 @@ def _minute_us(text: str) -> int:
 
 
 def _tail_us(tail: str, text: str) -> int:
-    """Fraction (truncated to µs) minus the UTC offset, in microseconds, else ValueError."""
+    """Fraction (truncated to µs) minus the UTC offset, in microseconds, else ValueError.
+
+    Remembers the zone of a valid tail for the fast path of `parse_ts`.
+    """
     match = _TAIL_MATCH(tail)
     if match is None:
         raise ValueError(f"{_show(text)} is not {_TS_GRAMMAR}")
     fraction, sign, offset_hours, offset_minutes = match.groups()
-    tail_us = 0 if fraction is None else int(fraction[:6].ljust(6, "0"))
+    fraction_us = 0 if fraction is None else int(fraction[:6].ljust(6, "0"))
+    zone_us = 0
     if sign is not None:
         hours, minutes = int(offset_hours), int(offset_minutes)
         if hours > 23 or minutes > 59:
             raise ValueError(f"{_show(text)} has an impossible offset")
         offset_us = (hours * 3_600 + minutes * 60) * 1_000_000
-        tail_us += -offset_us if sign == "+" else offset_us
-    return tail_us
+        zone_us = -offset_us if sign == "+" else offset_us
+    zone = tail if fraction is None else tail[1 + len(fraction) :]
+    _remember(_ZONES, zone, zone_us)
+    return fraction_us + zone_us
 
 
 def _remember(cache: dict[str, int], key: str, value: int) -> int:
@@ -147,11 +155,11 @@ def _remember(cache: dict[str, int], key: str, value: int) -> int:
     return value
 
 
-def _parse_parts(text: str) -> tuple[int, int, int]:
+def _parse_slow(text: str) -> int:
     """Validate `text` fully and cache its parts; the slow path of `parse_ts`."""
     if _HEAD_MATCH(text[:19]) is None:
         raise ValueError(f"{_show(text)} is not {_TS_GRAMMAR}")
-    minute_key, tail = text[:16], text[19:]
+    minute_key = text[:16]
     minute_us = _MINUTES.get(minute_key)
     if minute_us is None:
         minute_us = _remember(_MINUTES, minute_key, _minute_us(text))
@@ -159,10 +167,7 @@ def _parse_parts(text: str) -> tuple[int, int, int]:
     if second_us is None:
         leap = " (leap seconds are not accepted)" if text[17:19] == "60" else ""
         raise ValueError(f"{_show(text)} has no such time of day{leap}")
-    tail_us = _TAILS.get(tail)
-    if tail_us is None:
-        tail_us = _remember(_TAILS, tail, _tail_us(tail, text))
-    return minute_us, second_us, tail_us
+    return minute_us + second_us + _tail_us(text[19:], text)
 
 
 def parse_ts(text: str) -> int:
@@ -179,10 +184,19 @@ def parse_ts(text: str) -> int:
     """
     minute_us = _MINUTES.get(text[:16])
     second_us = _SECONDS.get(text[16:19])
-    tail_us = _TAILS.get(text[19:])
-    if minute_us is None or second_us is None or tail_us is None:
-        minute_us, second_us, tail_us = _parse_parts(text)
-    ts_us = minute_us + second_us + tail_us
+    last = text[-1:]
+    zone_at = len(text) - 1 if last == "Z" or last == "z" else len(text) - 6
+    zone_us = _ZONES.get(text[zone_at:])
+    if minute_us is None or second_us is None or zone_us is None or zone_at < 19:
+        ts_us = _parse_slow(text)
+    elif zone_at == 19:
+        ts_us = minute_us + second_us + zone_us
+    else:
+        digits = text[20:zone_at]
+        if text[19] != "." or not digits.isdigit() or not digits.isascii():
+            ts_us = _parse_slow(text)  # raises the reason
+        else:
+            ts_us = minute_us + second_us + zone_us + int(digits[:6].ljust(6, "0"))
     if not 0 <= ts_us < _TS_MAX_US:
         raise ValueError(f"{_show(text)} is outside 1970-01-01 .. 9999-12-30 UTC")
     return ts_us

@@ -9,7 +9,9 @@ only the source of events differs (SPEC §5).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+import gc
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +66,35 @@ def replay_lines(
     on_progress: Callable[[int], None] | None = None,
 ) -> ReplayResult:
     """Feed lines through the engine; `on_progress(bytes_read)` is called now and then."""
+    with cyclic_gc_paused():
+        return _replay(lines, config, resume, on_progress)
+
+
+@contextlib.contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Pause Python's cycle collector for the length of a replay.
+
+    Replay builds millions of long-lived objects (cells, distributions,
+    conversation state) and almost no reference cycles, yet every full
+    collection walks all of them again: with the collector on, a third of the
+    replay time went to it (bench/replay_speed.py). Reference counting still
+    frees everything that is not a cycle; the collector resumes afterwards.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _replay(
+    lines: Iterable[bytes],
+    config: Config,
+    resume: ReplayResult | None,
+    on_progress: Callable[[int], None] | None,
+) -> ReplayResult:
     result = resume or ReplayResult(Engine(config), AggregateStore())
     engine, store, counts = result.engine, result.store, result.counts
     out: list[Output] = []

@@ -454,7 +454,7 @@ def test_ts_grammar_accepts(text: str, expected: int) -> None:
     assert parse_ts(text) == expected
 
 
-@pytest.mark.parametrize(
+_TS_REJECTED = pytest.mark.parametrize(
     "text",
     [
         "2026-11-23T08:59:55",  # no offset
@@ -492,9 +492,24 @@ def test_ts_grammar_accepts(text: str, expected: int) -> None:
         "0000-01-01T00:00:00Z",
         "",
         "Z",
+        "2026-11-23T08:59:55.12a+01:00",
+        "2026-11-23T08:59:55.1²Z",  # a digit that is not ASCII
+        "2026-11-23T08:59:55.1+01:00+01:00",
     ],
 )
+
+
+@_TS_REJECTED
 def test_ts_grammar_rejects(text: str) -> None:
+    with pytest.raises(ValueError, match="'"):
+        parse_ts(text)
+
+
+@_TS_REJECTED
+def test_ts_grammar_rejects_when_its_parts_were_seen_valid(text: str) -> None:
+    """The cached minutes and zones of valid timestamps never let a bad one through."""
+    for valid in ("2026-11-23T08:59:55Z", "2026-11-23T08:59:55.1+01:00", "2026-11-23T08:59:55z"):
+        parse_ts(valid)
     with pytest.raises(ValueError, match="'"):
         parse_ts(text)
 
