@@ -30,6 +30,8 @@ _SLOT_US = 900 * US_PER_SECOND
 _SLOT_CACHE_LIMIT = 200_000
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 _ONE_DAY = dt.timedelta(days=1)
+_LAST_MONTH = dt.date.max.year * 12 + dt.date.max.month - 1  # December 9999
+NEVER_US = 2**62  # "no such instant": a deadline past the calendar's end; no clock reaches it
 
 Interval = tuple[int, int]
 
@@ -142,6 +144,8 @@ class ServiceCalendar:
     def _local_to_us(self, day: dt.date, second_of_day: int) -> int:
         """UTC instant of a local wall-clock time, ``fold=0`` (SPEC §7 [14]); 86400 = next 00:00."""
         if second_of_day >= SECONDS_PER_DAY:
+            if day == dt.date.max:  # the end of 9999-12-31: no next date to start from
+                return self._local_to_us(day, SECONDS_PER_DAY - 1) + US_PER_SECOND
             day = day + _ONE_DAY
             second_of_day -= SECONDS_PER_DAY
         hour, rest = divmod(second_of_day, 3600)
@@ -192,17 +196,23 @@ class ServiceCalendar:
         return index
 
     def _build_month(self, month_no: int) -> _MonthIndex:
+        """One local month's index; past December 9999, one closed month to the end of time."""
+        if month_no > _LAST_MONTH:
+            end = self._local_to_us(dt.date.max, SECONDS_PER_DAY)
+            return _MonthIndex(end, NEVER_US, ())
         year, month0 = divmod(month_no, 12)
         first = dt.date(year, month0 + 1, 1)
-        nyear, nmonth0 = divmod(month_no + 1, 12)
-        following = dt.date(nyear, nmonth0 + 1, 1)
+        last = dt.date.max if month_no == _LAST_MONTH else _next_month(first) - _ONE_DAY
         intervals: list[Interval] = []
         if self.has_hours:
             day = first
-            while day < following:
+            while True:
                 intervals.extend(self.day_intervals(day))
+                if day == last:
+                    break
                 day += _ONE_DAY
-        return _MonthIndex(self._local_to_us(first, 0), self._local_to_us(following, 0), intervals)
+        span_end = self._local_to_us(last, SECONDS_PER_DAY)
+        return _MonthIndex(self._local_to_us(first, 0), span_end, intervals)
 
     def _month_of(self, ts_us: int) -> tuple[int, _MonthIndex]:
         entry = self._slots.get(ts_us // _SLOT_US)
@@ -256,6 +266,8 @@ class ServiceCalendar:
         while target > index.total:
             target -= index.total
             month_no += 1
+            if month_no > _LAST_MONTH:
+                return NEVER_US  # the deadline falls after 9999: it never comes
             index = self._month(month_no)
         i = bisect_left(index.cum_end, target)
         overshoot = index.cum_end[i] - target
@@ -299,9 +311,15 @@ class ServiceCalendar:
         """
         while True:
             month_no += 1
+            if month_no > _LAST_MONTH:
+                return NEVER_US
             index = self._month(month_no)
             if index.starts:
                 return index.starts[0]
+
+
+def _next_month(first: dt.date) -> dt.date:
+    return dt.date(first.year + first.month // 12, first.month % 12 + 1, 1)
 
 
 def _check_weekly(

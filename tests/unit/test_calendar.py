@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from livemetrics.calendar import ServiceCalendar
+from livemetrics.calendar import NEVER_US, ServiceCalendar
 
 H = 3600
 S = 1_000_000
@@ -480,3 +480,31 @@ def test_local_bucket_matches_zoneinfo(tz: str, ts: int) -> None:
     assert cal.local_bucket(ts) == expected
     assert cal.local_bucket(ts) == expected
     assert cal.local_date(ts) == local.date()
+
+
+# -- the end of time ------------------------------------------------------------
+
+
+def test_december_9999_is_indexed_and_deadlines_past_it_never_come() -> None:
+    """Events are valid until 9999-12-30 UTC; their calendar month must not need year 10000."""
+    cal = ServiceCalendar("America/New_York", WEEKDAYS_7_17)
+    thursday = at("America/New_York", 9999, 12, 30, 8)  # a Thursday, open
+    assert dt.date(9999, 12, 30).weekday() == 3
+    assert cal.is_open(thursday)
+    assert cal.business_us(thursday, thursday + HOUR_US) == HOUR_US
+    assert cal.add_business_us(thursday, HOUR_US) == thursday + HOUR_US
+    # 9 h left on Thursday, 10 h on Friday; a deadline at a window's end moves to the
+    # next opening, which would be in the year 10000: it never comes
+    assert cal.add_business_us(thursday, 18 * HOUR_US) == at("America/New_York", 9999, 12, 31, 16)
+    assert cal.add_business_us(thursday, 19 * HOUR_US) == NEVER_US
+    assert cal.add_business_us(thursday, 20 * HOUR_US) == NEVER_US
+    assert cal.next_opening(at("America/New_York", 9999, 12, 31, 18)) == NEVER_US
+    friday_evening = at("America/New_York", 9999, 12, 31, 18)
+    assert cal.business_us(thursday, friday_evening) == 19 * HOUR_US
+
+
+def test_the_last_local_day_ends_at_its_local_midnight() -> None:
+    cal = ServiceCalendar("Asia/Tokyo", ALL_DAY)
+    start = at("Asia/Tokyo", 9999, 12, 31, 0)
+    assert cal.add_business_us(start, DAY_US) == NEVER_US  # its end is not an opening
+    assert cal.add_business_us(start, DAY_US - S) == start + DAY_US - S
