@@ -43,12 +43,14 @@ class Context:
         ts_us: int,
         agents: tuple[str, ...] = (),
         tag: str | None = None,
+        dims: tuple[str | None, ...] | None = None,
     ) -> Observation:
-        """Append one observation in the bucket of `ts_us` with the current dimensions."""
+        """Append one observation in the bucket of `ts_us` with the current dimensions
+        (or `dims`, when the caller credits other ones)."""
         day, hour = self.calendar.local_bucket(ts_us)
-        obs = Observation(
-            metric, value, ts_us, day, hour, self.conv.dims(tag), agents, 1, self.event_id
-        )
+        if dims is None:
+            dims = self.conv.dims(tag)
+        obs = Observation(metric, value, ts_us, day, hour, dims, agents, 1, self.event_id)
         self.out.append(obs)
         return obs
 

@@ -77,22 +77,25 @@ class Engine:
 
     # -- input ---------------------------------------------------------------
 
-    def process(self, event: Event, out: list[Output]) -> None:
-        """Apply one valid event; append what it produces to `out`."""
+    def process(self, event: Event, out: list[Output]) -> bool:
+        """Apply one valid event; append what it produces to `out`.
+
+        False when it was a duplicate (its `event_id` already seen, SPEC §7):
+        only `duplicate_events` was counted.
+        """
         if event.type == "agent.status":
-            self._agent_status(event, out)
-            return
+            return self._agent_status(event, out)
         key = (event.tenant, event.conversation_id or "")
         conv = self.conversations.get(key)
         if conv is not None and event.event_id in conv.seen:
             self._tenant_count("duplicate_events", event.tenant, event.ts_us, out)
-            return
+            return False
         self.advance(event.ts_us, out)
         conv = self.conversations.get(key)
         if conv is None:
             if key in self.dropped:
                 self._dropped_event(event, out)
-                return
+                return True
             conv = self._start(event, out)
         ctx = self._context(conv, out, event.event_id)
         late = event.ts_us < conv.last_event_us
@@ -106,6 +109,7 @@ class Engine:
         self._fire_due(out)
         if _attribute_signature(conv) != before:
             out.append(self._attributes(conv))
+        return True
 
     def reject(self, rejection: Rejection, out: list[Output]) -> None:
         """Count bad input under its tenant and bucket when readable (SPEC §7 [5], D3)."""
@@ -197,15 +201,16 @@ class Engine:
         dims[DIM_INDEX["conversation"]] = event.conversation_id
         out.append(Observation("late_events", 1, event.ts_us, day, hour, tuple(dims)))
 
-    def _agent_status(self, event: Event, out: list[Output]) -> None:
+    def _agent_status(self, event: Event, out: list[Output]) -> bool:
         ids = self.status_ids.setdefault(event.tenant, set())
         if event.event_id in ids:
             self._tenant_count("duplicate_events", event.tenant, event.ts_us, out)
-            return
+            return False
         ids.add(event.event_id)
         self.advance(event.ts_us, out)
         data = event.data
         self.presence[(event.tenant, data["agent_id"])] = (data["status"], data.get("team_id"))
+        return True
 
     def _tenant_count(self, metric: str, tenant: str | None, ts_us: int, out: list[Output]) -> None:
         calendar = self.config.tenant(tenant or "").calendar

@@ -67,23 +67,15 @@ def on_timer(ctx: Context) -> None:
 
 def _emit(ctx: Context, session: Session) -> list[Observation]:
     """Observations of an ended session, in the bucket and team of its last message."""
-    conv = ctx.conv
-    saved_team = conv.team
-    conv.team = session.team
-    try:
-        agents = tuple(session.agents)
-        if session.customer_wrote and agents:
-            return [
-                ctx.observe("live_sessions", 1, session.last_us, agents),
-                ctx.observe(
-                    "live_session_seconds",
-                    seconds(session.last_us, session.first_us),
-                    session.last_us,
-                    agents,
-                ),
-            ]
-        if session.customer_wrote or agents:
-            return [ctx.observe("one_sided_sessions", 1, session.last_us, agents)]
-        return []
-    finally:
-        conv.team = saved_team
+    dims = ctx.conv.dims_with_team(session.team)
+    agents = tuple(session.agents)
+    last = session.last_us
+    if session.customer_wrote and agents:
+        duration = seconds(last, session.first_us)
+        return [
+            ctx.observe("live_sessions", 1, last, agents, dims=dims),
+            ctx.observe("live_session_seconds", duration, last, agents, dims=dims),
+        ]
+    if session.customer_wrote or agents:
+        return [ctx.observe("one_sided_sessions", 1, last, agents, dims=dims)]
+    return []

@@ -135,6 +135,10 @@ class Conversation:
         """Observation dimensions with the current team (SPEC §2 "Attribution")."""
         return (*self.base_dims, self.team, self.customer_id, self.conversation_id, tag)
 
+    def dims_with_team(self, team: str | None) -> tuple[str | None, ...]:
+        """Observation dimensions with another team (a session credits its last message's, D29)."""
+        return (*self.base_dims, team, self.customer_id, self.conversation_id, None)
+
 
 def conversation_to_list(conv: Conversation) -> list[Any]:
     """Serialise to a JSON-ready list (orjson turns it into bytes)."""
