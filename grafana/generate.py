@@ -1051,6 +1051,14 @@ def pipeline() -> Json:
             [target(f"sum(livemetrics_owned_partitions{{{WORKER}}})")],
             size=(4, 4),
         ),
+        stat(
+            "Redis snapshots waiting",
+            "Snapshots the workers hold because Redis refused them (0 when Redis keeps up; "
+            "reports and boards read from Redis are stale meanwhile).",
+            [target(f"sum(livemetrics_redis_pending_snapshots{{{WORKER}}})")],
+            limits=thresholds(("green", None), ("red", 1)),
+            size=(4, 4),
+        ),
         row("Throughput"),
         timeseries(
             "Input events/s by outcome",

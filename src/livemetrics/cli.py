@@ -269,8 +269,7 @@ def _produce(bootstrap: str, path: Path) -> None:
 def _run_report(args: argparse.Namespace) -> int:
     import asyncio
 
-    import redis.asyncio as aioredis
-
+    from livemetrics.clients import redis_client
     from livemetrics.sinks.redis_store import live_report
     from livemetrics.stack.info import resolve_redis_url
 
@@ -282,7 +281,7 @@ def _run_report(args: argparse.Namespace) -> int:
         raise UserError("no Redis: pass --redis-url, set LIVEMETRICS_REDIS_URL or run `up`")
 
     async def fetch() -> dict:
-        client = aioredis.from_url(url)
+        client = redis_client(url)
         try:
             return await live_report(client, config, query)
         finally:
@@ -300,7 +299,7 @@ def _run_report(args: argparse.Namespace) -> int:
 def _run_resync(args: argparse.Namespace) -> int:
     import asyncio
 
-    from livemetrics.security import kafka_client_options, redis_client_options
+    from livemetrics.clients import kafka_options, redis_options
     from livemetrics.stack.info import resolve_bootstrap, resolve_redis_url
     from livemetrics.stream.resync import ResyncError, resync
 
@@ -314,8 +313,8 @@ def _run_resync(args: argparse.Namespace) -> int:
                 url,
                 args.app_id,
                 config=_load_config(args.config),
-                kafka_options=kafka_client_options(os.environ),
-                redis_options=redis_client_options(os.environ, url),
+                kafka_options=kafka_options(),
+                redis_options=redis_options(url),
             )
         )
     except ResyncError as exc:

@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
+from livemetrics.clients import kafka_options
 from livemetrics.topics import TopicSpec, load_manifest
 
 __all__ = [
@@ -218,6 +219,7 @@ async def _log_bounds(
         enable_auto_commit=False,
         request_timeout_ms=int(timeout * 1000),
         fetch_max_wait_ms=_FETCH_WAIT_MS,
+        **kafka_options(),
     )
     await consumer.start()
     try:
@@ -238,7 +240,9 @@ async def _log_bounds(
 
 @asynccontextmanager
 async def _admin(bootstrap: str, timeout: float) -> AsyncIterator[AIOKafkaAdminClient]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000), **kafka_options()
+    )
     try:
         await admin.start()
         yield admin

@@ -28,6 +28,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
+from livemetrics.clients import kafka_options
 from livemetrics.events import AGENT_STATUS, Event, decode_event
 from livemetrics.kafka_admin import broker_unavailable, ensure_topics, topic_partitions
 
@@ -88,6 +89,7 @@ async def produce_file(
         max_batch_size=_BATCH_BYTES,
         max_request_size=MAX_MESSAGE_BYTES + 64 * 1024,
         request_timeout_ms=30_000,
+        **kafka_options(),
     )
     try:
         async with asyncio.timeout(_CONNECT_TIMEOUT):

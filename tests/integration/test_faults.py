@@ -5,12 +5,10 @@ test, worker processes, `kill -9`) and `_settle` (poll until every report
 query equals `replay`'s). Each test is bounded (settling gives up after two
 minutes and shows the first difference and the worker logs).
 
-Tests marked xfail pin down pipeline bugs found here, each named in its
-reason: a running worker skips input after the embedded broker restarts, a
-Redis restart crashes the worker (both strict: they fail for sure today), and
-repeated `kill -9` of two workers loses or double-counts input on most runs
-(not strict: it depends on timing). When the worker is fixed they pass, and
-the marker must go.
+The test marked xfail pins down a pipeline bug found here, named in its
+reason: repeated `kill -9` of two workers lost or double-counted input on some
+runs (not strict: it depends on timing). When the worker is fixed it passes,
+and the marker must go.
 """
 
 from __future__ import annotations
@@ -22,6 +20,7 @@ import random
 import signal
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 
 import orjson
 import pytest
+import redis as redis_sync
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -48,6 +48,7 @@ from tests.integration.test_pipeline import (
     QUERIES,
     LiveStack,
     _config,
+    _expected,
     _first_difference,
     _live,
     _produce,
@@ -75,6 +76,7 @@ def _retire(stack: LiveStack, index: int) -> None:
     process = stack.workers[index]
     os.killpg(process.pid, signal.SIGTERM)
     process.wait(timeout=30)
+    del stack.web_ports[index]
     stack.workers.remove(process)
 
 
@@ -238,7 +240,7 @@ def test_redis_restarted_empty_is_rebuilt_by_resync(live_stack: LiveStack) -> No
     _produce(live_stack, _write(live_stack.home / "first.jsonl", first[len(old) :]))
     _settle(live_stack, first)
     time.sleep(3)  # a gauge snapshot (with the clock) after the last batch
-    _retire(live_stack, 0)  # it would crash without Redis (see the xfail below)
+    _retire(live_stack, 0)  # resync runs with the workers stopped (README: Recovering)
 
     with _restarted_redis(live_stack, down_seconds=1.0) as fresh:
         assert asyncio.run(_partition_status(fresh.url)) == {}
@@ -274,6 +276,68 @@ def test_worker_keeps_running_through_a_redis_restart(live_stack: LiveStack) -> 
         asyncio.run(resync(live_stack.broker.bootstrap, fresh.url, APP_ID))
         _produce(live_stack, _write(live_stack.home / "second.jsonl", lines[half:]))
         _settle(live_stack, lines)
+
+
+def test_snapshots_refused_by_redis_are_written_once_it_accepts_again(
+    live_stack: LiveStack,
+) -> None:
+    """Redis refuses every write (maxmemory, its data kept) while half the input flows.
+
+    The worker must keep running and processing, say so on /metrics, and once
+    Redis accepts writes again the live report must equal replay's with no
+    resync: the outbox held the latest snapshots.
+    """
+    lines = generate_stream(35, conversations=80)
+    half = len(lines) // 2
+    live_stack.start_worker()
+    _produce(live_stack, _write(live_stack.home / "first.jsonl", lines[:half]))
+    _settle(live_stack, lines[:half])
+    admin = redis_sync.Redis.from_url(live_stack.redis.url)
+    admin.config_set("maxmemory-policy", "noeviction")
+    admin.config_set("maxmemory", 1)
+    try:
+        _produce(live_stack, _write(live_stack.home / "second.jsonl", lines[half:]))
+        metrics = _wait_for_metrics(
+            live_stack,
+            lambda m: (
+                m.get("livemetrics_redis_up") == 0.0
+                and m.get("livemetrics_redis_pending_snapshots", 0.0) > 0
+                and m.get("livemetrics_redis_write_failures_total", 0.0) >= 1
+            ),
+        )
+        assert metrics["livemetrics_redis_discarded_snapshots_total"] == 0.0
+        time.sleep(2)
+        assert live_stack.workers[0].poll() is None, live_stack.logs()
+        assert asyncio.run(_live(live_stack.redis.url)) != _expected(lines)  # still stale
+    finally:
+        admin.config_set("maxmemory", 0)
+    _settle(live_stack, lines)
+    metrics = _wait_for_metrics(live_stack, lambda m: m.get("livemetrics_redis_up") == 1.0)
+    assert metrics["livemetrics_redis_pending_snapshots"] == 0.0
+    assert "Redis write failed" in live_stack.logs()
+
+
+def _wait_for_metrics(stack: LiveStack, ready: Any, timeout: float = 60.0) -> dict[str, float]:
+    """The first worker's unlabelled samples once `ready(samples)` holds."""
+    url = f"http://127.0.0.1:{stack.web_ports[0]}/metrics"
+    deadline = time.monotonic() + timeout
+    samples: dict[str, float] = {}
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                text = response.read().decode()
+        except OSError:
+            time.sleep(0.5)
+            continue
+        samples = {
+            line.split(" ")[0]: float(line.split(" ")[1])
+            for line in text.splitlines()
+            if line and not line.startswith("#") and "{" not in line.split(" ")[0]
+        }
+        if ready(samples):
+            return samples
+        time.sleep(0.5)
+    pytest.fail(f"/metrics never got ready: {samples}\n{stack.logs()}")
 
 
 _OLD_TENANT = "initech"
@@ -368,12 +432,6 @@ def test_broker_restart_is_recovered_by_restarting_workers_and_reproducing(
     _settle(live_stack, before + after)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: after the embedded broker restarts, a running worker reconnects without a "
-    "word and skips every new record whose offset is <= the applied offset it remembers "
-    "(silent input loss); it should exit with an error naming the cause, or start over",
-)
 def test_running_worker_notices_a_broker_restart(live_stack: LiveStack) -> None:
     before = generate_stream(37, conversations=60)
     after = generate_stream(38, conversations=60)

@@ -69,10 +69,12 @@ class LiveStack:
     home: Path
     config_path: Path
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    web_ports: list[int] = field(default_factory=list)
 
     def start_worker(self, app_id: str = "livemetrics-test", index: int | None = None) -> int:
         index = len(self.workers) if index is None else index
         log = (self.home / f"worker-{index}.log").open("ab")
+        web_port = free_port()
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -88,7 +90,7 @@ class LiveStack:
                 "--app-id",
                 app_id,
                 "--web-port",
-                str(free_port()),
+                str(web_port),
                 "--data-dir",
                 str(self.home / f"worker-{index}"),
             ],
@@ -97,6 +99,7 @@ class LiveStack:
             start_new_session=True,
         )
         self.workers.append(process)
+        self.web_ports.append(web_port)
         return len(self.workers) - 1
 
     def kill(self, index: int) -> None:

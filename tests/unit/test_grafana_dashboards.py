@@ -85,6 +85,10 @@ def exported_metric_names() -> frozenset[str]:
         "livemetrics_consumer_lag",
         "livemetrics_event_clock_seconds",
         "livemetrics_owned_partitions",
+        "livemetrics_redis_up",
+        "livemetrics_redis_pending_snapshots",
+        "livemetrics_redis_write_failures_total",
+        "livemetrics_redis_discarded_snapshots_total",
     }
     return frozenset(names)
 

@@ -1674,6 +1674,7 @@ async def simulate_to_kafka(
     from aiokafka import AIOKafkaProducer
     from aiokafka.errors import KafkaError
 
+    from livemetrics.clients import kafka_options
     from livemetrics.kafka_admin import broker_unavailable, ensure_topics
 
     _check_run(duration_s, rate_per_s)
@@ -1681,7 +1682,11 @@ async def simulate_to_kafka(
         raise ValueError(f"speed must be a positive number, got {speed!r}")
     await ensure_topics(bootstrap)
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, linger_ms=20
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=False,
+        linger_ms=20,
+        **kafka_options(),
     )
     try:
         async with asyncio.timeout(15):

@@ -144,12 +144,14 @@ class PrometheusSink:
         *,
         lag: Callable[[], Mapping[tuple[str, int], int]] | None = None,
         owned: Callable[[], Mapping[str, int]] | None = None,
+        redis: Callable[[], Mapping[str, float]] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.state = state  # a LiveProcessor: .engine, .totals
         self.lag = lag or (lambda: {})
         self.owned = owned or (lambda: {})
+        self.redis = redis or (lambda: {})
         self.clock = clock
         self.labels = LabelLimiter(config.prometheus_tag_allow_list)
         self.counters: dict[tuple[str, Labels], int] = {}
@@ -361,6 +363,34 @@ class PrometheusSink:
         batch = HistogramMetricFamily("livemetrics_batch_seconds", "Time to process one batch")
         batch.add_metric([], self.batch.cumulative(), sum_value=self.batch.total)
         yield batch
+        yield from self._redis_health()
+
+    def _redis_health(self) -> Iterator[Metric]:
+        health = self.redis()
+        if not health:
+            return
+        up = GaugeMetricFamily(
+            "livemetrics_redis_up", "1 while the worker's Redis writes get through"
+        )
+        up.add_metric([], health["up"])
+        yield up
+        pending = GaugeMetricFamily(
+            "livemetrics_redis_pending_snapshots",
+            "Snapshots waiting for Redis (latest per conversation and partition)",
+        )
+        pending.add_metric([], health["pending"])
+        yield pending
+        failures = CounterMetricFamily(
+            "livemetrics_redis_write_failures", "Redis write attempts that failed"
+        )
+        failures.add_metric([], health["failures"])
+        yield failures
+        discarded = CounterMetricFamily(
+            "livemetrics_redis_discarded_snapshots",
+            "Snapshots of revoked partitions Redis never got (run livemetrics resync)",
+        )
+        discarded.add_metric([], health["discarded"])
+        yield discarded
 
 
 def _effective_policies(policies: Any) -> list[tuple[str | None, Any]]:

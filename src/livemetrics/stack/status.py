@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-import redis.asyncio as aioredis
 from rich.console import Console
 from rich.table import Table
 
+from livemetrics.clients import redis_client
 from livemetrics.kafka_admin import partition_lag
 from livemetrics.sinks.redis_store import RedisStore
 from livemetrics.stack.info import resolve_bootstrap, resolve_redis_url
@@ -18,7 +18,7 @@ STATUS_PARTITION_BASE = 1000  # status-topic partitions are stored as 1000 + n
 
 async def _collect(bootstrap: str, redis_url: str, app_id: str) -> tuple[list, dict]:
     lags = await partition_lag(bootstrap, app_id, INPUTS)
-    client = aioredis.from_url(redis_url)
+    client = redis_client(redis_url)
     try:
         applied = await RedisStore(client).partition_status()
     finally:

@@ -15,6 +15,7 @@ from rich.live import Live
 from rich.table import Table
 
 from livemetrics.aggregate.query import ReportQuery
+from livemetrics.clients import redis_client
 from livemetrics.config import Config
 from livemetrics.sinks.redis_store import RedisStore, live_report
 
@@ -62,7 +63,7 @@ def run_view(redis_url: str, config: Config, should_stop: Any) -> None:
     started = time.monotonic()
 
     async def loop() -> None:
-        client = aioredis.from_url(redis_url)
+        client = redis_client(redis_url)
         try:
             report, clock = await _snapshot(client, config)
             with Live(

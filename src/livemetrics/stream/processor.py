@@ -21,6 +21,7 @@ lost although its offset was committed) is detected and refilled.
 from __future__ import annotations
 
 import base64
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ import orjson
 
 from livemetrics.aggregate.distribution import Distribution
 from livemetrics.aggregate.store import Cell, CellKey, _cell_from_state, _cell_to_state, _fold
+from livemetrics.calendar import NEVER_US
 from livemetrics.config import Config
 from livemetrics.engine.engine import Engine
 from livemetrics.engine.outputs import (
@@ -66,6 +68,9 @@ class PartitionState:
     applied_offset: int = -1
     cells: Cells = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
+    # CRC-32 of the record at applied_offset (-1: unknown): lets the worker check that
+    # the broker still holds what was applied (a memory-only broker forgets on restart)
+    applied_crc: int = -1
 
     def count(self, name: str) -> None:
         self.counters[name] = self.counters.get(name, 0) + 1
@@ -162,6 +167,7 @@ class LiveProcessor:
         if offset <= part.applied_offset:
             return False
         part.applied_offset = offset
+        part.applied_crc = zlib.crc32(raw)
         self._dirty_partitions.add((topic, partition))
         item = decode_event(raw)
         out = self._out
@@ -178,9 +184,8 @@ class LiveProcessor:
         key = (item.tenant, item.conversation_id or "")
         if self.offsets.get(key, -1) >= offset:
             return False
-        duplicates_before = self._duplicate_count(out)
-        self.engine.process(item, out)
-        self._count_outcome(topic, part, self._duplicate_count(out) > duplicates_before)
+        duplicate = not self.engine.process(item, out)
+        self._count_outcome(topic, part, duplicate)
         if key in self.engine.conversations:
             self.home[key] = partition
             self.offsets[key] = offset
@@ -197,9 +202,7 @@ class LiveProcessor:
     def _apply_status(self, event: Event, topic: str, partition: int, offset: int) -> None:
         agent = event.data["agent_id"]
         out = self._out
-        duplicates_before = self._duplicate_count(out)
-        self.engine.process(event, out)
-        duplicate = self._duplicate_count(out) > duplicates_before
+        duplicate = not self.engine.process(event, out)
         self._count_outcome(topic, self.partition(topic, partition), duplicate)
         if not duplicate:
             self.presence_home[(event.tenant, agent)] = partition
@@ -221,10 +224,6 @@ class LiveProcessor:
     def _total(self, topic: str, outcome: str) -> None:
         key = (topic, outcome)
         self.totals[key] = self.totals.get(key, 0) + 1
-
-    @staticmethod
-    def _duplicate_count(out: list[Output]) -> int:
-        return sum(1 for o in out if isinstance(o, Observation) and o.metric == "duplicate_events")
 
     # -- routing -------------------------------------------------------------
 
@@ -343,6 +342,7 @@ class LiveProcessor:
                 part.applied_offset,
                 _cells_to_state(part.cells),
                 part.counters,
+                part.applied_crc,
             ]
             table = "conversations" if topic == EVENTS else "presence"
             record_key = partition_key(topic, number)
@@ -361,10 +361,11 @@ class LiveProcessor:
         """Load one record of a recovered table (call for every record of an assigned partition)."""
         item = orjson.loads(value)
         if key.startswith(PARTITION_KEY_PREFIX):
-            _, applied, cells, counters = item
+            applied, cells, counters = item[1:4]
+            crc = item[4] if len(item) > 4 else -1  # absent in records written before it
             topic, _, number = key[len(PARTITION_KEY_PREFIX) :].decode().rpartition(":")
             self.partitions[(topic, int(number))] = PartitionState(
-                applied, _cells_from_state(cells), dict(counters)
+                applied, _cells_from_state(cells), dict(counters), crc
             )
         elif table == "conversations":
             _, partition, offset, state, cells, attributes = item
@@ -495,7 +496,7 @@ def _sla_message(event: SlaEvent) -> TopicMessage:
         "channel": event.channel,
         "turn": event.turn,
         "started_at": format_ts(event.started_us),
-        "deadline": format_ts(event.deadline_us),
+        "deadline": None if event.deadline_us >= NEVER_US else format_ts(event.deadline_us),
         "detected_at": format_ts(event.detected_us),
         "team": event.team,
         "agent": event.agent,

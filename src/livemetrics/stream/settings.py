@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from livemetrics.security import api_token
+
 
 @dataclass(frozen=True, slots=True)
 class WorkerSettings:
@@ -18,6 +20,7 @@ class WorkerSettings:
     batch_within: float = 0.1  # seconds a batch waits to fill
     tick_seconds: float = 0.5  # clock and idle flushes
     gauges_seconds: float = 2.0  # live gauge snapshots to Redis and livemetrics.live
+    input_check_seconds: float = 5.0  # read back applied records (stream/input_check.py)
     session_timeout: float = 6.0  # broker_session_timeout: Tansu joins in ~half of it
     live_window_seconds: float = 120.0  # events this close to the wall clock count as live
     data_dir: str = ".livemetrics/worker"
@@ -31,7 +34,7 @@ class WorkerSettings:
             "redis_url": os.environ.get("LIVEMETRICS_REDIS_URL"),
             "config_path": os.environ.get("LIVEMETRICS_CONFIG"),
             "app_id": os.environ.get("LIVEMETRICS_APP_ID"),
-            "api_token": os.environ.get("LIVEMETRICS_API_TOKEN"),
+            "api_token": api_token(os.environ),  # refused when too short to protect
             "web_host": os.environ.get("LIVEMETRICS_WEB_HOST"),
         }
         values: dict[str, object] = {k: v for k, v in env.items() if v}

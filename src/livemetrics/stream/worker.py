@@ -27,22 +27,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import faust
 import orjson
-import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.types import TP
 from prometheus_client import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisError
 
+from livemetrics.clients import kafka_options, redis_client
 from livemetrics.config import Config, load_config
 from livemetrics.events import format_ts
+from livemetrics.security import faust_broker_credentials, web_ssl_context
 from livemetrics.sinks.prometheus import PrometheusSink
+from livemetrics.sinks.redis_outbox import RedisOutbox
 from livemetrics.sinks.redis_store import ConversationSnapshot, PartitionSnapshot, RedisStore
+from livemetrics.stream.input_check import AppliedRecord, BrokerLostInput, InputCheck
 from livemetrics.stream.processor import (
     EVENTS,
     PARTITION_KEY_PREFIX,
@@ -58,6 +62,7 @@ from livemetrics.web.api import register_web
 log = logging.getLogger("livemetrics.worker")
 LIVE = "livemetrics.live"
 REFILL_TIMEOUT = 60.0
+REDIS_TIMEOUT = 5.0  # a blackholed Redis must not hold a batch longer than this
 
 TABLES = ("conversations", "presence")
 
@@ -69,7 +74,9 @@ class Pipeline:
         self.app = app
         self.settings = settings
         self.config = config
-        self.metrics = PrometheusSink(config, None, lag=self.lag, owned=self.owned)
+        self.metrics = PrometheusSink(
+            config, None, lag=self.lag, owned=self.owned, redis=self.redis_health
+        )
         self.processor = LiveProcessor(config, on_observation=self.metrics.observe)
         self.metrics.state = self.processor
         self.lock = asyncio.Lock()
@@ -77,11 +84,14 @@ class Pipeline:
         self.topics: dict[str, Any] = {}
         self.active: set[tuple[str, int]] = set()
         self.redis: RedisStore | None = None
+        self.outbox: RedisOutbox | None = None
         self.last_event_wall = 0.0
         self.last_event_ts_us = 0
         self.live = False
         self.gauges_written: dict[int, set[str]] = {}
         self.last_gauges = 0.0
+        self.input_check = InputCheck(settings.bootstrap, kafka_options())
+        self.last_input_check = time.monotonic()
 
     # -- batches ----------------------------------------------------------------
 
@@ -126,6 +136,21 @@ class Pipeline:
             counts[topic] = counts.get(topic, 0) + 1
         return counts
 
+    def redis_health(self) -> dict[str, float]:
+        outbox = self.outbox
+        if outbox is None:
+            return {}
+        return {
+            "up": 1.0 if outbox.healthy else 0.0,
+            "pending": float(outbox.pending),
+            "failures": float(outbox.failures),
+            "discarded": float(outbox.discarded),
+        }
+
+    def attach_redis(self, store: RedisStore) -> None:
+        self.redis = store
+        self.outbox = RedisOutbox(store)
+
     async def tick(self) -> None:
         """Advance the clock (global max, or the wall clock for live traffic); flush."""
         async with self.lock:
@@ -143,6 +168,22 @@ class Pipeline:
             if time.monotonic() - self.last_gauges >= self.settings.gauges_seconds:
                 self.last_gauges = time.monotonic()
                 await self._publish_gauges()
+            applied = self._applied_records()
+        # outside the lock: records at applied offsets never change on a healthy broker
+        if time.monotonic() - self.last_input_check >= self.settings.input_check_seconds:
+            self.last_input_check = time.monotonic()
+            try:
+                await self.input_check.verify(applied)
+            except BrokerLostInput as exc:
+                log.critical("%s", exc)
+                raise
+
+    def _applied_records(self) -> list[AppliedRecord]:
+        out = []
+        for topic, partition in sorted(self.active):
+            state = self.processor.partition(topic, partition)
+            out.append(AppliedRecord(topic, partition, state.applied_offset, state.applied_crc))
+        return out
 
     async def _publish_gauges(self) -> None:
         """Gauge snapshots of the owned partitions to Redis and `livemetrics.live`."""
@@ -150,18 +191,26 @@ class Pipeline:
         snapshots = self.processor.gauges_by_partition()
         clock_us = self.processor.engine.clock_us
         ts = format_ts(clock_us) if clock_us else None
+        redis_ok = self.outbox is None or self.outbox.healthy
         for number in owned:
             tenants = snapshots.get(number, {})
             stale = self.gauges_written.get(number, set()) - tenants.keys()
             for tenant in stale:
                 tenants[tenant] = {}
+            written = redis_ok
             for tenant, gauges in tenants.items():
-                if self.redis is not None:
-                    await self.redis.write_gauges(tenant, gauges, clock_us, number)
+                if written and self.redis is not None:
+                    try:
+                        await self.redis.write_gauges(tenant, gauges, clock_us, number)
+                    except (RedisError, OSError) as exc:  # rewritten at the next snapshot
+                        log.warning("live gauges not written to Redis (%s)", exc)
+                        written = redis_ok = False
                 if ts is not None:
                     value = {"tenant": tenant, "ts": ts, "partition": number, "gauges": gauges}
                     self.topics[LIVE].send_soon(key=tenant.encode(), value=orjson.dumps(value))
-            self.gauges_written[number] = {t for t, g in tenants.items() if g}
+            nonempty = {t for t, g in tenants.items() if g}
+            # after a failed write, remember every tenant so the next round clears stale ones
+            self.gauges_written[number] = nonempty if written else set(tenants)
 
     def _note_clock(self) -> None:
         clock = self.processor.engine.clock_us
@@ -177,9 +226,11 @@ class Pipeline:
     async def _flush(self) -> None:
         flush = self.processor.flush()
         if flush.empty:
+            if self.outbox is not None and self.outbox.pending:
+                await self.outbox.send()
             return
-        if self.redis is not None:
-            await self.redis.write(
+        if self.outbox is not None:
+            self.outbox.add(
                 [
                     ConversationSnapshot(
                         c.tenant, c.conversation_id, c.cells, c.attributes, c.source_offset
@@ -192,6 +243,7 @@ class Pipeline:
                 ],
                 flush.clock_us,
             )
+            await self.outbox.send()  # refused: kept, retried at a later flush or tick
         self._produce(flush)
         self._write_tables(flush)
 
@@ -249,6 +301,7 @@ class Pipeline:
             bootstrap_servers=self.settings.bootstrap,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            **kafka_options(),
         )
         tp = TopicPartition(topic, partition)
         deadline = time.monotonic() + REFILL_TIMEOUT
@@ -277,6 +330,13 @@ class Pipeline:
         self.app.tables.recovery.active_offsets.clear()  # type: ignore[attr-defined]
         async with self.lock:
             await self._flush()
+            revoked = list(revoked)
+            outbox = self.outbox
+            if outbox is not None and outbox.pending and not await outbox.send(force=True):
+                # a newer owner may write newer snapshots, which a late retry must not undo
+                outbox.discard(
+                    [tp.partition if tp.topic == EVENTS else 1000 + tp.partition for tp in revoked]
+                )
             for tp in revoked:
                 key = (tp.topic, tp.partition)
                 if key in self.active:
@@ -289,6 +349,13 @@ def create_app(settings: WorkerSettings) -> faust.App:
     """The Faust app with its topics, tables, agents and timer."""
     config = load_config(settings.config_path) if settings.config_path else Config()
     manifest = load_manifest()
+    # LIVEMETRICS_KAFKA_* / _REDIS_* / _WEB_SSL_* (livemetrics.security): refused here,
+    # with one line, when they cannot work together
+    credentials = faust_broker_credentials(os.environ)
+    ssl_context = web_ssl_context(os.environ)
+    redis = redis_client(
+        settings.redis_url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
+    )
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap}",
@@ -297,6 +364,8 @@ def create_app(settings: WorkerSettings) -> faust.App:
         web_host=settings.web_host,
         web_bind=settings.web_host,
         web_port=settings.web_port,
+        web_ssl_context=ssl_context,
+        broker_credentials=credentials,
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=1.0,
         broker_commit_interval=1.0,
@@ -308,7 +377,7 @@ def create_app(settings: WorkerSettings) -> faust.App:
         stream_wait_empty=False,
     )
     pipeline = Pipeline(app, settings, config)
-    pipeline.redis = RedisStore(aioredis.from_url(settings.redis_url))
+    pipeline.attach_redis(RedisStore(redis))
 
     def raw_topic(name: str) -> Any:
         return app.topic(
