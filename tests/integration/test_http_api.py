@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -40,7 +40,9 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
 
 from livemetrics.aggregate.formats import render
+from livemetrics.aggregate.presets import PRESETS, apply_preset, preset_query
 from livemetrics.aggregate.query import ReportQuery
+from livemetrics.cli import main as cli_main
 from livemetrics.config import Config, parse_config
 from livemetrics.engine.gauges import live_gauges, tenant_totals
 from livemetrics.kafka_admin import ensure_topics
@@ -77,6 +79,12 @@ def _report(result: ReplayResult, **options: Any) -> dict[str, Any]:
     return result.report(_config(), ReportQuery.parse(**options))
 
 
+def _preset_report(result: ReplayResult, preset: str, **options: Any) -> dict[str, Any]:
+    """What `replay --preset` gives: the preset's query, then `apply_preset` (cli._finish)."""
+    query = preset_query(preset, ReportQuery.parse(**options))
+    return apply_preset(preset, result.report(_config(), query))
+
+
 def _rendered(report: dict[str, Any], fmt: str) -> bytes:
     out = io.BytesIO()
     render(report, fmt, out)
@@ -109,7 +117,8 @@ ODD_ID = "web/42 çà?"
 
 
 @cache
-def _replayed() -> ReplayResult:
+def _lines() -> tuple[bytes, ...]:
+    """The events the in-process store holds: generated traffic and one odd conversation."""
     odd = [
         {"type": "conversation.started", "channel": "chat", "direction": "inbound",
          "customer_id": "cu-odd"},
@@ -128,7 +137,12 @@ def _replayed() -> ReplayResult:
         )
         for i, event in enumerate(odd)
     ]
-    return replay_lines([*generate_stream(5, conversations=120), *extra], _config())
+    return (*generate_stream(5, conversations=120), *extra)
+
+
+@cache
+def _replayed() -> ReplayResult:
+    return replay_lines(_lines(), _config())
 
 
 @dataclass
@@ -267,6 +281,12 @@ async def test_report_csv_and_xlsx_are_downloads_of_the_same_report(
         ("format=pdf", "unknown format 'pdf'"),
         ("range=today&range=all", "'range' given more than once"),
         ("wher=channel=chat", "unknown parameter 'wher'"),
+        ("preset=nope", "unknown preset 'nope'"),
+        ("preset=agents&preset=themes", "'preset' given more than once"),
+        ("preset=agents&by=agent", "--preset sets --by itself: drop --by"),
+        ("preset=agents&by=tenant&by=day", "--preset sets --by itself: drop --by"),
+        ("preset=themes&range=yesterday", "unknown --range 'yesterday'"),
+        ("preset=agents&where=queue=1", "unknown dimension 'queue'"),
     ],
 )
 async def test_bad_report_options_are_400_with_the_query_error(
@@ -277,6 +297,136 @@ async def test_bad_report_options_are_400_with_the_query_error(
     assert response.status == 400
     body = await response.json()
     assert message in body["error"], body
+
+
+CliReplay = Callable[..., tuple[int, bytes]]
+
+
+@pytest.fixture(scope="module")
+def cli_replay(tmp_path_factory: pytest.TempPathFactory) -> CliReplay:
+    """`livemetrics replay` itself (its `main`, in process: argparse, `_query`, `_finish`)
+    over the events the API's store holds; returns (exit code, what it wrote)."""
+    home = Path(tmp_path_factory.mktemp("cli-replay"))
+    events = home / "events.jsonl"
+    events.write_bytes(b"".join(line + b"\n" for line in _lines()))
+    config = home / "config.toml"
+    config.write_text(STREAM_CONFIG)
+    out = home / "report.out"
+
+    def run(*options: str) -> tuple[int, bytes]:
+        out.unlink(missing_ok=True)
+        argv = ["replay", "--events", str(events), "--config", str(config), "--no-progress"]
+        code = cli_main([*argv, "--output", str(out), *options])
+        return code, out.read_bytes() if out.exists() else b""
+
+    return run
+
+
+PRESET_QUERIES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    *((f"?preset={name}", ("--preset", name)) for name in PRESETS),
+    ("?preset=agents&where=channel=chat", ("--preset", "agents", "--where", "channel=chat")),
+    ("?preset=themes&tenant=acme&range=all",
+     ("--preset", "themes", "--where", "tenant=acme", "--range", "all")),
+    ("?preset=conversations&where=tenant=globex&from=2026-10-23&to=2026-10-24",
+     ("--preset", "conversations", "--where", "tenant=globex",
+      "--from", "2026-10-23", "--to", "2026-10-24")),
+    ("?preset=channels&range=today", ("--preset", "channels", "--range", "today")),
+    ("?preset=customers&by=", ("--preset", "customers", "--by", "")),  # empty: no --by
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("parameters", "cli_options"), PRESET_QUERIES, ids=[q for q, _ in PRESET_QUERIES]
+)
+async def test_report_preset_is_what_the_cli_gives(
+    api: tuple[TestClient[Any, Any], FakePipeline],
+    cli_replay: CliReplay,
+    parameters: str,
+    cli_options: tuple[str, ...],
+) -> None:
+    client, _ = api
+    response = await client.get(f"/api/v1/report{parameters}")
+    assert response.status == 200, await response.text()
+    assert response.content_type == "application/json"
+    found = orjson.loads(await response.read())
+    code, written = cli_replay(*cli_options, "--format", "json")
+    assert code == 0
+    assert found == orjson.loads(written)
+    preset = PRESETS[cli_options[1]]
+    assert found["preset"] == preset.name
+    assert found["by"] == list(preset.by)
+    assert [c["key"] for c in found["columns"]] == [c.key for c in preset.columns]
+    assert found["rows"], "an empty preset proves nothing"
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+async def test_report_preset_is_apply_preset_of_replays_report(
+    api: tuple[TestClient[Any, Any], FakePipeline], preset: str
+) -> None:
+    client, _ = api
+    response = await client.get(f"/api/v1/report?preset={preset}&range=all")
+    assert response.status == 200, await response.text()
+    expected = _preset_report(_replayed(), preset, range_name="all")
+    assert orjson.loads(await response.read()) == expected
+
+
+async def test_report_preset_as_csv_and_xlsx_is_the_clis_file(
+    api: tuple[TestClient[Any, Any], FakePipeline], cli_replay: CliReplay
+) -> None:
+    client, _ = api
+    response = await client.get("/api/v1/report?preset=agents&format=csv&range=all")
+    assert response.status == 200, await response.text()
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert response.headers["Content-Disposition"] == (
+        'attachment; filename="livemetrics-report-agents-all.csv"'
+    )
+    body = await response.read()
+    code, written = cli_replay("--preset", "agents", "--range", "all", "--format", "csv")
+    assert code == 0
+    assert body == written
+    rows = list(csv.DictReader(io.StringIO(body.decode())))
+    expected = _preset_report(_replayed(), "agents", range_name="all")
+    assert list(rows[0]) == [c.key for c in PRESETS["agents"].columns]
+    assert [r["agent"] for r in rows] == [r["agent"] or "" for r in expected["rows"]]
+
+    response = await client.get("/api/v1/report?preset=themes&format=xlsx&tenant=acme")
+    assert response.status == 200
+    assert response.headers["Content-Type"] == XLSX
+    assert "livemetrics-report-themes-all.xlsx" in response.headers["Content-Disposition"]
+    code, written = cli_replay("--preset", "themes", "--where", "tenant=acme", "--format", "xlsx")
+    assert code == 0
+
+    def cells(data: bytes) -> list[list[Any]]:
+        sheet = openpyxl.load_workbook(io.BytesIO(data))["report"]
+        return [[cell.value for cell in row] for row in sheet.iter_rows()]
+
+    assert cells(await response.read()) == cells(written)
+
+
+async def test_unknown_preset_is_400_naming_every_preset(
+    api: tuple[TestClient[Any, Any], FakePipeline],
+) -> None:
+    client, _ = api
+    response = await client.get("/api/v1/report?preset=agent")
+    assert response.status == 400
+    error = (await response.json())["error"]
+    assert error == f"unknown preset 'agent' (choose {', '.join(PRESETS)})"
+    assert all(name in error for name in PRESETS)
+
+
+async def test_preset_with_by_is_refused_with_the_clis_message(
+    api: tuple[TestClient[Any, Any], FakePipeline],
+    cli_replay: CliReplay,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    client, _ = api
+    response = await client.get("/api/v1/report?preset=agents&by=agent")
+    assert response.status == 400
+    error = (await response.json())["error"]
+    capsys.readouterr()
+    code, _ = cli_replay("--preset", "agents", "--by", "agent")
+    assert code == 2
+    assert capsys.readouterr().err == f"livemetrics: {error}\n"
 
 
 async def test_conversation_has_its_attributes_and_metrics_or_is_404(
@@ -400,6 +550,12 @@ async def test_openapi_describes_every_route_and_docs_link_it(
     document = orjson.loads(await response.read())
     assert document["openapi"] == "3.1.0"
     assert set(ROUTES) <= set(document["paths"])
+    parameters = document["paths"]["/api/v1/report"]["get"]["parameters"]
+    preset = next(p for p in parameters if p["name"] == "preset")
+    assert preset["in"] == "query"
+    assert preset["schema"] == {"type": "string", "enum": list(PRESETS)}
+    assert "by" in preset["description"]
+    assert all(p.title in preset["description"] for p in PRESETS.values())
     docs = await client.get("/api/docs")
     assert docs.status == 200
     assert docs.content_type == "text/html"
@@ -579,6 +735,11 @@ async def _check_endpoints(session: aiohttp.ClientSession, result: ReplayResult)
         body = await response.read()
     assert body == _rendered(_report(result, by="tenant,day"), "csv")
     assert {r["tenant"] for r in csv.DictReader(io.StringIO(body.decode()))} >= {"acme", "globex"}
+    async with session.get("/api/v1/report?preset=agents&where=channel=chat") as response:
+        assert response.status == 200
+        assert orjson.loads(await response.read()) == _preset_report(
+            result, "agents", where=["channel=chat"]
+        )
     async with session.get("/api/v1/report?by=team&format=xlsx") as response:
         assert response.headers["Content-Type"] == XLSX
         workbook = openpyxl.load_workbook(io.BytesIO(await response.read()))

@@ -4,8 +4,9 @@
 (next to `/metrics`):
 
 =========================================  =============================================
-``GET /api/v1/report``                     SPEC §5 report from Redis; the CLI's options as
-                                           query parameters; json, csv, xlsx or table
+``GET /api/v1/report``                     SPEC §5 report from Redis; the CLI's options
+                                           (``preset`` too) as query parameters; json,
+                                           csv, xlsx or table
 ``GET /api/v1/conversations/{t}/{id}``     one conversation's attributes and metrics
 ``GET /api/v1/live``                       live gauges per tenant and the event clock
 ``GET /api/v1/board``                      the wall board's data (JSON, one snapshot)
@@ -44,6 +45,7 @@ import io
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -53,6 +55,7 @@ from aiohttp import web as aioweb
 from redis.exceptions import RedisError
 
 from livemetrics.aggregate.formats import FORMATS, render
+from livemetrics.aggregate.presets import PRESETS, apply_preset, preset_query
 from livemetrics.aggregate.query import DIMENSIONS, RANGES, QueryError, ReportQuery
 from livemetrics.aggregate.report import build_report
 from livemetrics.config import Config
@@ -78,8 +81,17 @@ STREAM_INTERVAL = 1.0
 BOARD_MAX_AGE = 0.5
 """A computed board is reused this long (seconds), shared by every connected screen."""
 
-REPORT_PARAMETERS: tuple[str, ...] = ("by", "where", "tenant", "from", "to", "range", "format")
-_SINGLE_PARAMETERS = ("from", "to", "range", "format")
+REPORT_PARAMETERS: tuple[str, ...] = (
+    "by",
+    "preset",
+    "where",
+    "tenant",
+    "from",
+    "to",
+    "range",
+    "format",
+)
+_SINGLE_PARAMETERS = ("preset", "from", "to", "range", "format")
 _CONTENT_TYPES = {
     "json": "application/json",
     "csv": "text/csv; charset=utf-8",
@@ -208,15 +220,19 @@ class WebApi:
         return config
 
     async def report(self, web: Any, request: Any) -> Any:
-        """GET /api/v1/report: the SPEC §5 report, like `livemetrics report`."""
-        query, fmt = report_options(request.query.items())
+        """GET /api/v1/report: the SPEC §5 report or a preset, like `livemetrics report`."""
+        wanted = report_request(request.query.items())
+        query, fmt = wanted.query, wanted.fmt
         store = self.store
         report = await live_report(store.client, self.config, query, store.keys.prefix)
+        if wanted.preset is not None:  # the CLI's `_finish`: same numbers, preset columns
+            report = apply_preset(wanted.preset, report)
         out = io.BytesIO()
         render(report, fmt, out)
         headers = {"Content-Type": _CONTENT_TYPES[fmt], "Cache-Control": "no-store"}
         if fmt in _DOWNLOADS:
-            headers["Content-Disposition"] = f'attachment; filename="{report_filename(query, fmt)}"'
+            filename = report_filename(query, fmt, preset=wanted.preset)
+            headers["Content-Disposition"] = f'attachment; filename="{filename}"'
         return web.bytes(out.getvalue(), headers=headers)
 
     async def conversation(self, web: Any, request: Any, tenant: str, conversation_id: str) -> Any:
@@ -359,12 +375,38 @@ class WebApi:
 # --- pure helpers -------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class ReportRequest:
+    """A parsed ``/api/v1/report`` request.
+
+    ``query`` already has the preset's ``by`` (`preset_query`), so it reads
+    exactly what the preset needs; ``preset`` is kept to post-process the report
+    (`apply_preset`), as the CLI does between reading and rendering.
+    """
+
+    query: ReportQuery
+    fmt: str
+    preset: str | None = None
+
+
 def report_options(parameters: Iterable[tuple[str, str]]) -> tuple[ReportQuery, str]:
-    """Query parameters -> (query, format), with the CLI's rules and messages.
+    """Query parameters -> (query, format); see `report_request` for the rules.
+
+    Kept for callers that only need what to read and how to write it.
+    """
+    request = report_request(parameters)
+    return request.query, request.fmt
+
+
+def report_request(parameters: Iterable[tuple[str, str]]) -> ReportRequest:
+    """Query parameters -> `ReportRequest`, with the CLI's rules and messages.
 
     ``by`` and ``where`` may repeat (``by`` values join with commas), ``tenant=X``
-    is ``where=tenant=X``; ``from``, ``to``, ``range`` and ``format`` are single.
-    An unknown parameter is refused (a typo must not silently widen a report).
+    is ``where=tenant=X``; ``preset``, ``from``, ``to``, ``range`` and ``format``
+    are single. An unknown parameter is refused (a typo must not silently widen a
+    report). ``preset`` follows `livemetrics report --preset`: it sets ``by``
+    itself, so an explicit ``by`` is refused with the CLI's message; filters and
+    dates combine with it freely.
     """
     values: dict[str, list[str]] = {}
     for name, value in parameters:
@@ -383,20 +425,29 @@ def report_options(parameters: Iterable[tuple[str, str]]) -> tuple[ReportQuery, 
     fmt = single("format") or "json"
     if fmt not in FORMATS:
         raise QueryError(f"unknown format {fmt!r} (choose {', '.join(FORMATS)})")
+    preset = single("preset")
+    if preset is not None and preset not in PRESETS:  # checked first, as argparse's choices
+        raise QueryError(f"unknown preset {preset!r} (choose {', '.join(PRESETS)})")
+    by = ",".join(values.get("by", ())) or None
     where = [*values.get("where", ()), *(f"tenant={t}" for t in values.get("tenant", ()))]
     query = ReportQuery.parse(
-        by=",".join(values.get("by", ())) or None,
+        by=by,
         where=where,
         date_from=single("from"),
         date_to=single("to"),
         range_name=single("range"),
     )
-    return query, fmt
+    if preset is None:
+        return ReportRequest(query, fmt)
+    if by:  # the CLI's `_query`: same rule, same message
+        raise QueryError("--preset sets --by itself: drop --by")
+    return ReportRequest(preset_query(preset, query), fmt, preset)
 
 
-def report_filename(query: ReportQuery, fmt: str) -> str:
-    """``livemetrics-report-by-tenant-team-today.csv``: dimensions and range are known words,
-    so the name needs no quoting."""
+def report_filename(query: ReportQuery, fmt: str, *, preset: str | None = None) -> str:
+    """``livemetrics-report-by-tenant-team-today.csv``, or ``livemetrics-report-agents-today.csv``
+    for a preset: dimensions, presets and ranges are known words, so the name needs no
+    quoting."""
     if query.range_name is not None:
         span = query.range_name
     elif query.date_from or query.date_to:
@@ -405,7 +456,8 @@ def report_filename(query: ReportQuery, fmt: str) -> str:
         span = f"{low}-to-{high}"
     else:
         span = "all"
-    return f"livemetrics-report-by-{'-'.join(query.by)}-{span}.{fmt}"
+    what = preset if preset is not None else f"by-{'-'.join(query.by)}"
+    return f"livemetrics-report-{what}-{span}.{fmt}"
 
 
 def bearer_token(header: str | None) -> str | None:
@@ -507,6 +559,15 @@ def openapi_document() -> dict[str, Any]:
             "example": "tenant,team",
         },
         {
+            "name": "preset",
+            "in": "query",
+            "description": "a ready-made report, as `livemetrics report --preset`: it sets "
+            "`by` itself (so `by` is refused with it) and derives its columns from that "
+            "report's rows; filters and dates apply as usual. "
+            + "; ".join(f"{name}: {preset.title}" for name, preset in PRESETS.items()),
+            "schema": {"type": "string", "enum": list(PRESETS)},
+        },
+        {
             "name": "where",
             "in": "query",
             "description": f"DIM=VALUE filter, repeatable; DIM one of {', '.join(DIMENSIONS)}",
@@ -545,7 +606,8 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": report_parameters,
                     "responses": {
                         "200": {
-                            "description": "the report: JSON {by, rows} or a download",
+                            "description": "the report: JSON {by, rows} (with a preset also "
+                            "{preset, title, columns}) or a download",
                             "content": {
                                 **report_content,
                                 "text/csv": {"schema": {"type": "string"}},
@@ -648,6 +710,13 @@ def openapi_document() -> dict[str, Any]:
                     "properties": {
                         "by": {"type": "array", "items": {"enum": list(DIMENSIONS)}},
                         "rows": {"type": "array", "items": {"type": "object"}},
+                        "preset": {"enum": list(PRESETS), "description": "with ?preset="},
+                        "title": {"type": "string", "description": "with ?preset="},
+                        "columns": {
+                            "type": "array",
+                            "description": "with ?preset=: key, label, unit, definition",
+                            "items": {"type": "object"},
+                        },
                     },
                 },
                 "Error": {
