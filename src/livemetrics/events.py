@@ -208,8 +208,17 @@ def format_ts(ts_us: int) -> str:
     >>> format_ts(1795341600250000)
     '2026-11-22T10:00:00.250000Z'
     """
-    moment = _EPOCH + _dt.timedelta(microseconds=ts_us)
-    return moment.isoformat(timespec="microseconds") + "Z"
+    seconds, micros = divmod(ts_us, 1_000_000)
+    prefix = _FORMAT_CACHE.get(seconds)
+    if prefix is None:  # observations of one event, and events, share their seconds
+        if len(_FORMAT_CACHE) >= _CACHE_SIZE:
+            _FORMAT_CACHE.clear()
+        prefix = (_EPOCH + _dt.timedelta(seconds=seconds)).isoformat(timespec="seconds")
+        _FORMAT_CACHE[seconds] = prefix
+    return f"{prefix}.{micros:06d}Z"
+
+
+_FORMAT_CACHE: dict[int, str] = {}
 
 
 # --- field checks ----------------------------------------------------------

@@ -15,22 +15,18 @@ with its conversation.
 from __future__ import annotations
 
 import asyncio
-import itertools
-import time
-from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import DefaultPartitioner
 
 from livemetrics.clients import kafka_options
 from livemetrics.events import AGENT_STATUS, Event, decode_event
 from livemetrics.kafka_admin import broker_unavailable, ensure_topics, topic_partitions
+from livemetrics.kafka_batches import PartitionBatches
 
 __all__ = [
     "AGENT_STATUS_TOPIC",
@@ -49,8 +45,6 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 _CONNECT_TIMEOUT = 15.0
 _PROGRESS_EVERY = 1 << 20  # bytes of file between two on_progress calls
 _BATCH_BYTES = 256 * 1024
-_LINGER_SECONDS = 0.05
-_DEFAULT_PARTITIONER = DefaultPartitioner()
 
 
 @dataclass(slots=True)
@@ -84,7 +78,7 @@ async def produce_file(
         bootstrap_servers=bootstrap,
         acks="all",
         # Tansu fails InitProducerId, so the idempotent producer cannot start;
-        # order rests on one in-flight request per partition (see _PartitionBatches).
+        # order rests on one in-flight request per partition (see PartitionBatches).
         enable_idempotence=False,
         max_batch_size=_BATCH_BYTES,
         max_request_size=MAX_MESSAGE_BYTES + 64 * 1024,
@@ -98,13 +92,13 @@ async def produce_file(
         await producer.stop()
         raise broker_unavailable(bootstrap, exc, _CONNECT_TIMEOUT) from exc
     try:
-        return await _send_lines(_PartitionBatches(producer, partitions), path, on_progress)
+        return await _send_lines(PartitionBatches(producer, partitions), path, on_progress)
     finally:
         await producer.stop()
 
 
 async def _send_lines(
-    batches: _PartitionBatches,
+    batches: PartitionBatches,
     path: Path,
     on_progress: Callable[[int], None] | None,
 ) -> ProduceCounts:
@@ -158,76 +152,6 @@ def route_line(value: bytes) -> tuple[str, str | None]:
     if isinstance(conversation_id, str) and conversation_id:
         return EVENTS_TOPIC, conversation_id
     return EVENTS_TOPIC, None
-
-
-class _PartitionBatches:
-    """One open record batch per (topic, partition), sent when full, after a linger, or at `flush`.
-
-    aiokafka's per-message `send` costs more than reading and routing a line;
-    filling batches directly is about twice as fast. Keys go to the partition
-    aiokafka's default partitioner would pick (murmur2, as Java clients and
-    Faust), cached per key since a conversation's ~20 events share one. A
-    partition's batches are queued in order and aiokafka keeps one request in
-    flight per partition, retrying it before any later one, so order within a
-    key holds without the idempotent producer.
-    """
-
-    _CACHE_LIMIT = 1 << 16
-
-    def __init__(self, producer: AIOKafkaProducer, partitions: Mapping[str, int]) -> None:
-        self._producer = producer
-        self._partitions = {topic: list(range(count)) for topic, count in partitions.items()}
-        self._partition_of: dict[tuple[str, bytes], int] = {}
-        self._unkeyed = itertools.count()
-        self._open: dict[tuple[str, int], Any] = {}
-        self._sent: deque[asyncio.Future[Any]] = deque()
-        self._linger_until = time.monotonic() + _LINGER_SECONDS
-
-    async def add(self, topic: str, key: bytes | None, value: bytes) -> None:
-        """Append one message, sending its partition's batch first when that one is full."""
-        if time.monotonic() >= self._linger_until:
-            await self._send_open()
-        partition = self._partition(topic, key)
-        batch = self._open.get((topic, partition))
-        if batch is None:
-            batch = self._open[topic, partition] = self._producer.create_batch()
-        if batch.append(key=key, value=value, timestamp=None) is not None:
-            return
-        await self._send(topic, partition, batch)
-        batch = self._open[topic, partition] = self._producer.create_batch()
-        # The first record of a batch always fits, whatever its size.
-        batch.append(key=key, value=value, timestamp=None)
-
-    async def flush(self) -> None:
-        """Send every open batch and wait until the broker acknowledged all of them."""
-        await self._send_open()
-        await asyncio.gather(*self._sent)
-        self._sent.clear()
-
-    async def _send_open(self) -> None:
-        """Send every open batch, so a quiet partition's messages wait at most a linger."""
-        for (topic, partition), batch in list(self._open.items()):
-            await self._send(topic, partition, batch)
-        self._open.clear()
-        self._linger_until = time.monotonic() + _LINGER_SECONDS
-
-    def _partition(self, topic: str, key: bytes | None) -> int:
-        partitions = self._partitions[topic]
-        if key is None:
-            return partitions[next(self._unkeyed) % len(partitions)]
-        partition = self._partition_of.get((topic, key))
-        if partition is None:
-            if len(self._partition_of) >= self._CACHE_LIMIT:
-                self._partition_of.clear()
-            partition = int(_DEFAULT_PARTITIONER(key, partitions, partitions))
-            self._partition_of[topic, key] = partition
-        return partition
-
-    async def _send(self, topic: str, partition: int, batch: Any) -> None:
-        """Queue `batch`; raise the first failed earlier batch at once."""
-        self._sent.append(await self._producer.send_batch(batch, topic, partition=partition))
-        while self._sent and self._sent[0].done():
-            self._sent.popleft().result()
 
 
 def _without_newline(line: bytes) -> bytes:

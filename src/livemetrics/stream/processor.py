@@ -34,6 +34,7 @@ from livemetrics.calendar import NEVER_US
 from livemetrics.config import Config
 from livemetrics.engine.engine import Engine
 from livemetrics.engine.outputs import (
+    DIM_FIELDS,
     DIM_INDEX,
     ConversationAttributes,
     ConversationDropped,
@@ -145,6 +146,13 @@ class LiveProcessor:
         self.partitions: dict[tuple[str, int], PartitionState] = {}
         self.presence_ids: dict[tuple[str, str], list[str]] = {}
         self.presence_home: dict[tuple[str, str], int] = {}  # agent -> status partition
+        self.presence_offsets: dict[tuple[str, str], int] = {}  # last applied status offset
+        # What an owner's input put outside its own record in this batch (partition cells,
+        # counters). Its record carries it: when the record survives a crash but the
+        # partition record of the same batch does not, `reconcile` adds it back, because
+        # the re-applied input is skipped for that owner (its record is ahead).
+        self._extras: dict[_Owner, dict[str, Any]] = {}
+        self._restored_extras: list[tuple[str, int, int, dict[str, Any]]] = []
         self._dirty: set[ConversationKey] = set()
         self._dropped: set[ConversationKey] = set()
         self._dirty_partitions: set[tuple[str, int]] = set()
@@ -179,18 +187,19 @@ class LiveProcessor:
             self._route(out, topic, partition, offset)
             return True
         if item.type == "agent.status":
-            self._apply_status(item, topic, partition, offset)
-            return True
+            return self._apply_status(item, topic, partition, offset)
         key = (item.tenant, item.conversation_id or "")
         if self.offsets.get(key, -1) >= offset:
-            return False
+            return False  # its record is ahead of the partition's (written before a crash)
         duplicate = not self.engine.process(item, out)
-        self._count_outcome(topic, part, duplicate)
+        owner: _Owner | None = None
         if key in self.engine.conversations:
+            owner = ("conversations", key[0], key[1])
             self.home[key] = partition
             self.offsets[key] = offset
             self._dirty.add(key)
-        self._route(out, topic, partition, offset)
+        self._count_outcome(topic, part, duplicate, owner)
+        self._route(out, topic, partition, offset, owner)
         return True
 
     def advance(self, now_us: int) -> None:
@@ -199,27 +208,41 @@ class LiveProcessor:
             self.engine.advance(now_us, self._out)
             self._route(self._out, EVENTS, None, None)
 
-    def _apply_status(self, event: Event, topic: str, partition: int, offset: int) -> None:
+    def _apply_status(self, event: Event, topic: str, partition: int, offset: int) -> bool:
         agent = event.data["agent_id"]
+        agent_key = (event.tenant, agent)
+        if self.presence_offsets.get(agent_key, -1) >= offset:
+            return False  # its record is ahead of the partition's (written before a crash)
         out = self._out
         duplicate = not self.engine.process(event, out)
-        self._count_outcome(topic, self.partition(topic, partition), duplicate)
+        owner: _Owner = ("presence", event.tenant, agent)
+        self._count_outcome(topic, self.partition(topic, partition), duplicate, owner)
+        self.presence_home[agent_key] = partition
+        self.presence_offsets[agent_key] = offset
         if not duplicate:
-            self.presence_home[(event.tenant, agent)] = partition
-            ids = self.presence_ids.setdefault((event.tenant, agent), [])
+            ids = self.presence_ids.setdefault(agent_key, [])
             ids.append(event.event_id)
             del ids[:-_PRESENCE_IDS_KEPT]
-            self._dirty_presence.add((event.tenant, agent, partition))
-        self._route(out, topic, partition, offset)
+        self._dirty_presence.add((event.tenant, agent, partition))
+        self._route(out, topic, partition, offset, owner)
+        return True
 
-    def _count_outcome(self, topic: str, part: PartitionState, duplicate: bool) -> None:
+    def _count_outcome(
+        self, topic: str, part: PartitionState, duplicate: bool, owner: _Owner | None = None
+    ) -> None:
         """Each input has one outcome: processed, duplicate or dead_lettered."""
-        if duplicate:
-            part.count("duplicates")
-            self._total(topic, "duplicate")
-        else:
-            part.count("processed")
-            self._total(topic, "processed")
+        name = "duplicates" if duplicate else "processed"
+        part.count(name)
+        self._total(topic, "duplicate" if duplicate else "processed")
+        if owner is not None:
+            counts = self._extra(owner)["c"]
+            counts[name] = counts.get(name, 0) + 1
+
+    def _extra(self, owner: _Owner) -> dict[str, Any]:
+        extra = self._extras.get(owner)
+        if extra is None:
+            extra = self._extras[owner] = {"c": {}, "o": []}
+        return extra
 
     def _total(self, topic: str, outcome: str) -> None:
         key = (topic, outcome)
@@ -228,12 +251,21 @@ class LiveProcessor:
     # -- routing -------------------------------------------------------------
 
     def _route(
-        self, out: list[Output], topic: str, partition: int | None, offset: int | None
+        self,
+        out: list[Output],
+        topic: str,
+        partition: int | None,
+        offset: int | None,
+        owner: _Owner | None = None,
     ) -> None:
         """Fold observations into their conversation cells (else the partition); queue messages."""
         for item in out:
             if isinstance(item, Observation):
-                self._fold(item, topic, partition)
+                to_partition = not self._fold(item, topic, partition)
+                # the owner's own tenant-level counts (a duplicate); not timer output of
+                # other conversations that the owner's event time happened to fire
+                if to_partition and owner is not None and item.dims[_CONVERSATION] is None:
+                    self._extra(owner)["o"].append(_observation_to_state(item))
                 if self.on_observation is not None:
                     self.on_observation(item)
                 if self.publish_observations:
@@ -249,25 +281,19 @@ class LiveProcessor:
                 self._dropped.add(key)
         out.clear()
 
-    def _fold(self, obs: Observation, topic: str, partition: int | None) -> None:
+    def _fold(self, obs: Observation, topic: str, partition: int | None) -> bool:
+        """True when it went to its conversation's cells, False for the partition's."""
         conversation = obs.dims[_CONVERSATION]
         key = (obs.dims[0] or "", conversation or "")
         home = self.home.get(key)
         if conversation is not None and home is not None and key in self.engine.conversations:
-            cells = self.cells.setdefault(key, {})
             self._dirty.add(key)
-        else:
-            number = partition if partition is not None else (home or 0)
-            part = self.partition(topic, number)
-            cells = part.cells
-            self._dirty_partitions.add((topic, number))
-        cell_key = (obs.day, obs.hour, obs.dims, obs.agents)
-        cell = cells.get(cell_key)
-        if cell is None:
-            cell = cells[cell_key] = {}
-        _fold(cell, obs)
-        if not cell:
-            del cells[cell_key]
+            _fold_into(self.cells.setdefault(key, {}), obs)
+            return True
+        number = partition if partition is not None else (home or 0)
+        self._dirty_partitions.add((topic, number))
+        _fold_into(self.partition(topic, number).cells, obs)
+        return False
 
     def _dead_letter(self, rejection: Rejection, topic: str, partition: int, offset: int) -> None:
         value = {
@@ -308,6 +334,7 @@ class LiveProcessor:
                     conversation_to_list(conv),
                     _cells_to_state(cells),
                     attributes,
+                    self._extras.get(("conversations", key[0], key[1])),
                 ]
                 records.append(
                     StateRecord("conversations", partition, _key(key), orjson.dumps(value))
@@ -318,11 +345,21 @@ class LiveProcessor:
             self.attributes.pop(key, None)
             offset = self.offsets.pop(key, -1)
             if partition is not None:
-                tombstone = orjson.dumps([RECORD_VERSION, partition, offset, None, None, None])
+                extra = self._extras.get(("conversations", key[0], key[1]))
+                tombstone = orjson.dumps(
+                    [RECORD_VERSION, partition, offset, None, None, None, extra]
+                )
                 records.append(StateRecord("conversations", partition, _key(key), tombstone))
         for tenant, agent, number in self._dirty_presence:
             status = self.engine.presence.get((tenant, agent))
-            value = [RECORD_VERSION, status, self.presence_ids.get((tenant, agent), []), number]
+            value = [
+                RECORD_VERSION,
+                status,
+                self.presence_ids.get((tenant, agent), []),
+                number,
+                self.presence_offsets.get((tenant, agent), -1),
+                self._extras.get(("presence", tenant, agent)),
+            ]
             records.append(
                 StateRecord("presence", number, _key((tenant, agent)), orjson.dumps(value))
             )
@@ -353,6 +390,7 @@ class LiveProcessor:
         self._dirty_partitions = set()
         self._dirty_presence = set()
         self._messages = []
+        self._extras = {}
         return flush
 
     # -- state in and out of partitions -------------------------------------------
@@ -368,10 +406,12 @@ class LiveProcessor:
                 applied, _cells_from_state(cells), dict(counters), crc
             )
         elif table == "conversations":
-            _, partition, offset, state, cells, attributes = item
+            _, partition, offset, state, cells, attributes = item[:6]
             conv_key = _unkey(key)
             self.home[conv_key] = partition
             self.offsets[conv_key] = offset
+            if len(item) > 6 and item[6]:
+                self._restored_extras.append((EVENTS, partition, offset, item[6]))
             if state is None:
                 self.engine.dropped.add(conv_key)
                 return
@@ -380,13 +420,56 @@ class LiveProcessor:
             if attributes is not None:
                 self.attributes[conv_key] = attributes
         elif table == "presence":
-            _, status, ids, number = item
+            _, status, ids, number = item[:4]
             tenant, agent = _unkey(key)
             self.presence_home[(tenant, agent)] = number
+            if len(item) > 4:  # records written before offsets were kept have none
+                self.presence_offsets[(tenant, agent)] = item[4]
+                if item[5]:
+                    self._restored_extras.append((STATUS, number, item[4], item[5]))
             if status is not None:
                 self.engine.presence[(tenant, agent)] = (status[0], status[1])
             self.presence_ids[(tenant, agent)] = list(ids)
             self.engine.status_ids.setdefault(tenant, set()).update(ids)
+
+    def reconcile(self, topic: str | None = None, partition: int | None = None) -> int:
+        """Add back what restored records ahead of their partition record put outside
+        themselves (see `_extras`); call after restoring a partition's records (all
+        partitions when `topic` is None). Forgets every restored extra. Returns how
+        many records were ahead.
+        """
+        ahead = 0
+        for source, number, offset, extra in self._restored_extras:
+            if topic is not None and (source, number) != (topic, partition):
+                continue
+            part = self.partition(source, number)
+            if offset <= part.applied_offset:
+                continue
+            ahead += 1
+            for raw in extra.get("o", ()):
+                _fold_into(part.cells, _observation_from_state(raw))
+            for name, count in extra.get("c", {}).items():
+                part.counters[name] = part.counters.get(name, 0) + count
+            self._dirty_partitions.add((source, number))
+        self._restored_extras = []
+        return ahead
+
+    @staticmethod
+    def presence_partition(key: bytes, value: bytes) -> int | None:
+        """The status partition a stored presence record belongs to (None: not one)."""
+        if key.startswith(PARTITION_KEY_PREFIX):
+            return None
+        return int(orjson.loads(value)[3])
+
+    def release_presence(self, partition: int) -> None:
+        """Forget the agents of a status partition this worker no longer owns."""
+        for agent_key in [k for k, p in self.presence_home.items() if p == partition]:
+            self.presence_home.pop(agent_key, None)
+            self.presence_offsets.pop(agent_key, None)
+            self.presence_ids.pop(agent_key, None)
+            self.engine.presence.pop(agent_key, None)
+        self._dirty_presence = {d for d in self._dirty_presence if d[2] != partition}
+        self.partitions.pop((STATUS, partition), None)
 
     @staticmethod
     def record_partition(key: bytes, value: bytes) -> int | None:
@@ -432,6 +515,28 @@ class LiveProcessor:
 
 PARTITION_KEY_PREFIX = b"\x00partition:"
 
+_Owner = tuple[str, str, str]
+"""("conversations", tenant, conversation_id) or ("presence", tenant, agent_id)."""
+
+
+def _fold_into(cells: Cells, obs: Observation) -> None:
+    cell_key = (obs.day, obs.hour, obs.dims, obs.agents)
+    cell = cells.get(cell_key)
+    if cell is None:
+        cell = cells[cell_key] = {}
+    _fold(cell, obs)
+    if not cell:
+        del cells[cell_key]
+
+
+def _observation_to_state(obs: Observation) -> list[Any]:
+    return list(obs)
+
+
+def _observation_from_state(raw: list[Any]) -> Observation:
+    metric, value, ts_us, day, hour, dims, agents, sign, event_id = raw
+    return Observation(metric, value, ts_us, day, hour, tuple(dims), tuple(agents), sign, event_id)
+
 
 def partition_key(topic: str, number: int) -> bytes:
     """Table key of a partition's record (never a conversation key: it starts with NUL)."""
@@ -463,14 +568,13 @@ def _cells_from_state(items: Iterable[Any]) -> Cells:
 
 def _observation_message(obs: Observation) -> TopicMessage:
     """One `livemetrics.observations` message (SPEC §3 "Downstream topics"), key = tenant."""
-    from livemetrics.engine.outputs import DIM_FIELDS
-
-    dimensions = {
-        name: value
-        for name, value in zip(DIM_FIELDS, obs.dims, strict=True)
-        if value is not None and name not in ("tenant", "conversation")
-    }
-    value = {
+    dims = obs.dims
+    dimensions = {}
+    for index, name in _MESSAGE_DIMS:
+        value = dims[index]
+        if value is not None:
+            dimensions[name] = value
+    message = {
         "metric": obs.metric,
         "value": obs.value,
         "ts": format_ts(obs.ts_us) if obs.ts_us else None,
@@ -484,7 +588,13 @@ def _observation_message(obs: Observation) -> TopicMessage:
         "hour": obs.hour,
     }
     key = obs.dims[0].encode() if obs.dims[0] else None
-    return TopicMessage(OBSERVATIONS, key, orjson.dumps(value))
+    return TopicMessage(OBSERVATIONS, key, orjson.dumps(message))
+
+
+_MESSAGE_DIMS: tuple[tuple[int, str], ...] = tuple(
+    (i, name) for i, name in enumerate(DIM_FIELDS) if name not in ("tenant", "conversation")
+)
+"""The dimensions a message lists under `dimensions` (tenant and conversation are fields)."""
 
 
 def _sla_message(event: SlaEvent) -> TopicMessage:

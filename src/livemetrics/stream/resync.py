@@ -237,6 +237,7 @@ async def _write_partition(
     for key, value in latest.items():
         if value is not None:
             processor.restore(table, key, value)
+    processor.reconcile()
     engine = processor.engine
     counts.dropped += len(engine.dropped)
     conversations = [
