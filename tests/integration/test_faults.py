@@ -71,15 +71,6 @@ def _slices(lines: list[bytes], count: int) -> list[list[bytes]]:
     return [lines[i : i + size] for i in range(0, len(lines), size)]
 
 
-def _retire(stack: LiveStack, index: int) -> None:
-    """Scale down: SIGTERM (a clean leave of the group) and forget the process."""
-    process = stack.workers[index]
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=30)
-    del stack.web_ports[index]
-    stack.workers.remove(process)
-
-
 def _produce_in_background(stack: LiveStack, parts: list[Path], pause: float) -> threading.Thread:
     def feed() -> None:
         for part in parts:
@@ -219,7 +210,7 @@ def test_rebalance_storm_one_two_one_workers_while_producing(live_stack: LiveSta
         time.sleep(4)
         live_stack.start_worker(index=cycle + 1)  # 1 -> 2
         time.sleep(6)
-        _retire(live_stack, 1 if cycle % 2 == 0 else 0)  # 2 -> 1: newcomer, then veteran
+        live_stack.retire(1 if cycle % 2 == 0 else 0)  # 2 -> 1: newcomer, then veteran
     feeder.join(timeout=60)
     assert not feeder.is_alive()
     _settle(live_stack, lines)
@@ -248,7 +239,7 @@ def test_redis_restarted_empty_is_rebuilt_by_resync(live_stack: LiveStack) -> No
     _produce(live_stack, _write(live_stack.home / "first.jsonl", first[len(old) :]))
     _settle(live_stack, first)
     time.sleep(3)  # a gauge snapshot (with the clock) after the last batch
-    _retire(live_stack, 0)  # resync runs with the workers stopped (README: Recovering)
+    live_stack.retire(0)  # resync runs with the workers stopped (README: Recovering)
 
     with _restarted_redis(live_stack, down_seconds=1.0) as fresh:
         assert asyncio.run(_partition_status(fresh.url)) == {}

@@ -16,9 +16,7 @@ Every wait is bounded; failures show the last difference and the worker logs.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
 import time
 import urllib.request
@@ -51,15 +49,6 @@ TenantGauges = dict[str, dict[str, float]]
 
 
 # --- helpers -----------------------------------------------------------------
-
-
-def _retire(stack: LiveStack, index: int) -> None:
-    """Scale down: SIGTERM (a clean leave of the group) and forget the process."""
-    process = stack.workers[index]
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=30)
-    del stack.web_ports[index]
-    stack.workers.remove(process)
 
 
 def _scrape(stack: LiveStack, index: int) -> str:
@@ -220,5 +209,5 @@ def test_live_gauges_summed_over_workers_equal_replay_across_rebalances(
 
     _wait_for_gauges(live_stack, expected, _every_partition_owned_once(), "two workers")
 
-    _retire(live_stack, 1)  # leaves the group: its partitions move back to worker 0
+    live_stack.retire(1)  # leaves the group: its partitions move back to worker 0
     _wait_for_gauges(live_stack, expected, _every_partition_owned_once(), "worker 0 alone")

@@ -102,6 +102,14 @@ class LiveStack:
         self.web_ports.append(web_port)
         return len(self.workers) - 1
 
+    def retire(self, index: int) -> None:
+        """Scale down: SIGTERM (a clean leave of the group) and forget the process."""
+        process = self.workers[index]
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+        del self.web_ports[index]
+        self.workers.remove(process)
+
     def kill(self, index: int) -> None:
         """`kill -9`: no flush, no goodbye to the group."""
         os.killpg(self.workers[index].pid, signal.SIGKILL)

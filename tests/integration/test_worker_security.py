@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import shutil
 import signal
 import socket
 import ssl
@@ -38,6 +37,7 @@ import pytest
 from livemetrics.simulate.streams import STREAM_CONFIG
 from livemetrics.stack.broker import EmbeddedBroker
 from livemetrics.stack.ports import free_port
+from tests.support.pki import Pki, make_pki
 
 pytestmark = pytest.mark.integration
 
@@ -51,64 +51,10 @@ HTTP_TIMEOUT = 5.0
 # --- certificates -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Pki:
-    ca: Path  # signs the server and the good client
-    server_cert: Path  # subjectAltName IP:127.0.0.1, so the hostname check stays on
-    server_key: Path
-    client_cert: Path
-    client_key: Path
-    intruder_cert: Path  # a client certificate signed by another CA
-    intruder_key: Path
-
-
-def _openssl(*args: str) -> None:
-    subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
-
-
-def _make_ca(directory: Path, name: str) -> tuple[Path, Path]:
-    key, cert = directory / f"{name}.key", directory / f"{name}.pem"
-    _openssl(
-        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        "-subj", f"/CN={name}", "-keyout", str(key), "-out", str(cert),
-    )  # fmt: skip
-    return cert, key
-
-
-def _make_leaf(
-    directory: Path, name: str, ca: tuple[Path, Path], extensions: str
-) -> tuple[Path, Path]:
-    key, csr, cert = directory / f"{name}.key", directory / f"{name}.csr", directory / f"{name}.pem"
-    ext = directory / f"{name}.ext"
-    ext.write_text(extensions)
-    _openssl(
-        "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
-        "-keyout", str(key), "-out", str(csr),
-    )  # fmt: skip
-    _openssl(
-        "x509", "-req", "-in", str(csr), "-CA", str(ca[0]), "-CAkey", str(ca[1]),
-        "-CAcreateserial", "-days", "2", "-extfile", str(ext), "-out", str(cert),
-    )  # fmt: skip
-    return cert, key
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    """One CA for server and client, another for an intruder; made once for the module."""
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command is needed to make test certificates")
-    directory = tmp_path_factory.mktemp("pki")
-    ca = _make_ca(directory, "test-ca")
-    other_ca = _make_ca(directory, "other-ca")
-    server = _make_leaf(
-        directory,
-        "server",
-        ca,
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-    )
-    client = _make_leaf(directory, "client", ca, "extendedKeyUsage=clientAuth\n")
-    intruder = _make_leaf(directory, "intruder", other_ca, "extendedKeyUsage=clientAuth\n")
-    return Pki(ca[0], server[0], server[1], client[0], client[1], intruder[0], intruder[1])
+    """One CA for the server and the good client, another for an intruder (made once)."""
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 # --- the worker process -------------------------------------------------------
@@ -279,7 +225,7 @@ def test_mutual_tls_and_token_guard_metrics(
         # below are the certificate's, not the protocol version's
         assert _tls12_handshake(worker.web_port, _client_context(pki, client)) == "TLSv1.2"
         _assert_tls_refused(worker, pki, None, "no client certificate")
-        intruder = (pki.intruder_cert, pki.intruder_key)
+        intruder = (pki.other_client_cert, pki.other_client_key)
         _assert_tls_refused(worker, pki, intruder, "client certificate from another CA")
 
         status, body = _https_get(worker.web_port, "/metrics", good)

@@ -369,28 +369,39 @@ class PrometheusSink:
         health = self.redis()
         if not health:
             return
-        up = GaugeMetricFamily(
-            "livemetrics_redis_up", "1 while the worker's Redis writes get through"
-        )
-        up.add_metric([], health["up"])
-        yield up
-        pending = GaugeMetricFamily(
-            "livemetrics_redis_pending_snapshots",
-            "Snapshots waiting for Redis (latest per conversation and partition)",
-        )
-        pending.add_metric([], health["pending"])
-        yield pending
-        failures = CounterMetricFamily(
-            "livemetrics_redis_write_failures", "Redis write attempts that failed"
-        )
-        failures.add_metric([], health["failures"])
-        yield failures
-        discarded = CounterMetricFamily(
-            "livemetrics_redis_discarded_snapshots",
-            "Snapshots of revoked partitions Redis never got (run livemetrics resync)",
-        )
-        discarded.add_metric([], health["discarded"])
-        yield discarded
+        for family, name, help_text, key in _REDIS_HEALTH:
+            metric = family(name, help_text)
+            metric.add_metric([], health[key])
+            yield metric
+
+
+_REDIS_HEALTH: tuple[tuple[Any, str, str, str], ...] = (
+    (
+        GaugeMetricFamily,
+        "livemetrics_redis_up",
+        "1 while the worker's Redis writes get through",
+        "up",
+    ),
+    (
+        GaugeMetricFamily,
+        "livemetrics_redis_pending_snapshots",
+        "Snapshots waiting for Redis (latest per conversation and partition)",
+        "pending",
+    ),
+    (
+        CounterMetricFamily,
+        "livemetrics_redis_write_failures",
+        "Redis write attempts that failed",
+        "failures",
+    ),
+    (
+        CounterMetricFamily,
+        "livemetrics_redis_discarded_snapshots",
+        "Snapshots of revoked partitions Redis never got (run livemetrics resync)",
+        "discarded",
+    ),
+)
+"""Worker health on its Redis writes (`RedisOutbox`): family, name, help, key of the stats."""
 
 
 def _effective_policies(policies: Any) -> list[tuple[str | None, Any]]:
