@@ -454,13 +454,6 @@ class LiveProcessor:
         self._restored_extras = []
         return ahead
 
-    @staticmethod
-    def presence_partition(key: bytes, value: bytes) -> int | None:
-        """The status partition a stored presence record belongs to (None: not one)."""
-        if key.startswith(PARTITION_KEY_PREFIX):
-            return None
-        return int(orjson.loads(value)[3])
-
     def release_presence(self, partition: int) -> None:
         """Forget the agents of a status partition this worker no longer owns."""
         for agent_key in [k for k, p in self.presence_home.items() if p == partition]:
@@ -472,11 +465,13 @@ class LiveProcessor:
         self.partitions.pop((STATUS, partition), None)
 
     @staticmethod
-    def record_partition(key: bytes, value: bytes) -> int | None:
-        """The input partition a stored conversation record belongs to (None: not one)."""
+    def record_partition(table: str, key: bytes, value: bytes) -> int | None:
+        """The input partition a stored conversation or presence record belongs to
+        (None for a partition record)."""
         if key.startswith(PARTITION_KEY_PREFIX):
             return None
-        return int(orjson.loads(value)[1])
+        item = orjson.loads(value)
+        return int(item[1] if table == "conversations" else item[3])
 
     def gauges_by_partition(self) -> dict[int, dict[str, dict[str, float]]]:
         """Live gauges per input partition and tenant (status partitions as 1000 + n)."""

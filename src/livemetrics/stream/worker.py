@@ -83,7 +83,6 @@ class Pipeline:
         self.metrics.state = self.processor
         self.lock = asyncio.Lock()
         self.tables: dict[str, Any] = {}
-        self.topics: dict[str, Any] = {}
         self.active: set[tuple[str, int]] = set()
         # True from the end of a rebalance's table recovery until the next revoke: only
         # then do the assignor's partitions and the recovered tables belong together
@@ -296,10 +295,8 @@ class Pipeline:
         """Activate owned partitions that had no input yet (their gauges and timers)."""
         if not self.settled or self.app.rebalancing:
             return
-        for tp in self.app.assignor.assigned_actives():
-            key = (tp.topic, tp.partition)
-            if tp.topic in (EVENTS, STATUS) and key in self.assigned and key not in self.active:
-                await self._activate(tp.topic, tp.partition, None)
+        for topic, partition in sorted(self.assigned - self.active):
+            await self._activate(topic, partition, None)
 
     async def _activate(self, topic: str, partition: int, first_offset: int | None) -> None:
         """Load a newly owned partition's state from its recovered tables; refill any gap."""
@@ -313,14 +310,9 @@ class Pipeline:
         stored = self.tables[table].data.get(part_key)
         if stored is not None:
             processor.restore(table, part_key, stored)
-        if topic == EVENTS:
-            for k, v in list(self.tables[table].data.items()):
-                if processor.record_partition(k, v) == partition:
-                    processor.restore(table, k, v)
-        else:
-            for k, v in list(self.tables[table].data.items()):
-                if processor.presence_partition(k, v) == partition:
-                    processor.restore(table, k, v)
+        for k, v in list(self.tables[table].data.items()):
+            if processor.record_partition(table, k, v) == partition:
+                processor.restore(table, k, v)
         ahead = processor.reconcile(topic, partition)
         if ahead:
             log.warning(
@@ -450,7 +442,7 @@ def create_app(settings: WorkerSettings, loglevel: str = "warning") -> faust.App
     events = raw_topic(EVENTS)
     status = raw_topic(STATUS)
     for name in ("livemetrics.observations", "livemetrics.sla", LIVE, "chat.events.dlq"):
-        pipeline.topics[name] = raw_topic(name)
+        raw_topic(name)  # declared, so Faust creates them; WorkerOutput produces to them
     for name, source in (("conversations", EVENTS), ("presence", STATUS)):
         pipeline.tables[name] = app.Table(
             name, key_type=bytes, value_type=bytes, partitions=manifest[source].partitions
