@@ -196,3 +196,41 @@ def test_crash_inside_a_changelog_write_neither_loses_nor_double_counts(
 def _duplicates_of(lines: tuple[bytes, ...]) -> tuple[bytes, ...]:
     """Every 9th valid line again, later in the stream: duplicate events to count."""
     return tuple(line for i, line in enumerate(lines) if i % 9 == 0 and line.startswith(b"{"))
+
+
+def test_a_partition_taken_over_fires_the_timers_the_new_clock_already_passed() -> None:
+    """A rebalance moves a partition to a worker whose clock (set by its other
+    partitions) is past deadlines the old owner's clock never reached. Those
+    timers must fire at once: no later event may come to fire them (the end of
+    the stream), and replay fired them.
+    """
+    # partition 0's input stops halfway, its conversations mid-flight (open SLA
+    # clocks and sessions); the other partitions go on to the end
+    full = _offsets(_stream(1))
+    half = len(full) // 2
+    records = [r for i, r in enumerate(full) if r[:2] != (EVENTS, 0) or i < half]
+    lines = tuple(r[3] for r in records)
+    moved = [r for r in records if r[:2] == (EVENTS, 0)]
+    rest = [r for r in records if r[:2] != (EVENTS, 0)]
+    sinks = FakeSinks()
+    old_owner = LiveProcessor(_config(), publish_observations=False)
+    for record in moved:
+        old_owner.apply(*record)
+    handed_over = old_owner.flush()
+    sinks.take(handed_over)
+    new_owner = LiveProcessor(_config(), publish_observations=False)
+    for record in rest:
+        new_owner.apply(*record)
+    sinks.take(new_owner.flush())
+    assert new_owner.engine.clock_us > old_owner.engine.clock_us
+
+    for record in handed_over.records:
+        assert record.value is not None
+        new_owner.restore(record.table, record.key, record.value)
+    new_owner.reconcile(EVENTS, 0)
+    new_owner.fire_due()
+    sinks.take(new_owner.flush())
+
+    replayed = replay_lines(lines, _config())
+    for query in QUERIES:
+        assert sinks.report(query) == replayed.report(_config(), query)

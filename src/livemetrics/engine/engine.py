@@ -253,6 +253,11 @@ class Engine:
         self.conversations[conv.key] = conv
         self._rearm(conv)
 
+    def fire_due(self, out: list[Output]) -> None:
+        """Fire the timers already due at the current clock: those of conversations
+        loaded after the clock passed them (a partition taken over in a rebalance)."""
+        self._fire_due(out)
+
     def unload(self, key: ConversationKey) -> None:
         """Forget a conversation whose partition moved to another worker (its timers lapse)."""
         self.conversations.pop(key, None)

@@ -208,6 +208,12 @@ class LiveProcessor:
             self.engine.advance(now_us, self._out)
             self._route(self._out, EVENTS, None, None)
 
+    def fire_due(self) -> None:
+        """Fire the timers restored conversations have due at the current clock; call
+        after activating a partition (no later event may come to fire them)."""
+        self.engine.fire_due(self._out)
+        self._route(self._out, EVENTS, None, None)
+
     def _apply_status(self, event: Event, topic: str, partition: int, offset: int) -> bool:
         agent = event.data["agent_id"]
         agent_key = (event.tenant, agent)

@@ -55,6 +55,7 @@ from livemetrics.stream.processor import (
     STATUS,
     Flush,
     LiveProcessor,
+    PartitionState,
     partition_key,
 )
 from livemetrics.stream.settings import WorkerSettings
@@ -64,6 +65,10 @@ from livemetrics.web.api import register_web
 log = logging.getLogger("livemetrics.worker")
 LIVE = "livemetrics.live"
 REFILL_TIMEOUT = 60.0
+# a partition whose end is ahead of its state and that got no record for this long
+# lost the records Faust fetched last (see `Pipeline.process`): read them directly
+TAIL_GAP_SECONDS = 5.0
+TAIL_REFILL_LIMIT = 10_000  # records per tick, well inside REFILL_TIMEOUT
 REDIS_TIMEOUT = 5.0  # a blackholed Redis must not hold a batch longer than this
 
 TABLES = ("conversations", "presence")
@@ -84,6 +89,7 @@ class Pipeline:
         self.lock = asyncio.Lock()
         self.tables: dict[str, Any] = {}
         self.active: set[tuple[str, int]] = set()
+        self.last_delivery: dict[tuple[str, int], float] = {}  # monotonic, per partition
         # True from the end of a rebalance's table recovery until the next revoke: only
         # then do the assignor's partitions and the recovered tables belong together
         # (Faust's `recovery.completed` stays set after the first recovery)
@@ -119,21 +125,25 @@ class Pipeline:
                     "%d records of partitions no longer owned left alone", len(events) - len(kept)
                 )
                 events = kept
-            first: dict[tuple[str, int], int] = {}
+            processor = self.processor
+            apply = processor.apply
+            states: dict[tuple[str, int], PartitionState] = {}
             for event in events:
                 message = event.message
-                first.setdefault((message.topic, message.partition), message.offset)
-            for (topic, partition), offset in first.items():
-                await self._activate(topic, partition, offset)
-                # every batch, not only at activation: state may have been restored
-                # from a changelog that ended short of the committed offsets
-                applied = self.processor.partition(topic, partition).applied_offset
-                if offset > applied + 1:
-                    await self._refill(topic, partition, applied + 1, offset)
-            apply = self.processor.apply
-            for event in events:
-                message = event.message
-                apply(message.topic, message.partition, message.offset, message.value)
+                topic, partition, offset = message.topic, message.partition, message.offset
+                state = states.get((topic, partition))
+                if state is None:
+                    await self._activate(topic, partition, offset)
+                    state = states[topic, partition] = processor.partition(topic, partition)
+                    self.last_delivery[topic, partition] = time.monotonic()
+                if offset > state.applied_offset + 1:
+                    # Checked per record, not per batch: the state may have been
+                    # restored from a changelog that ended short of the commit, and
+                    # Faust drops records it fetched when a rebalance or a flow pause
+                    # interrupts a fetch, then commits past them as a gap; both leave
+                    # a hole in the middle of a batch as well as at its start.
+                    await self._refill(topic, partition, state.applied_offset + 1, offset)
+                apply(topic, partition, offset, message.value)
             self._note_clock()
             await self._flush()
         self.metrics.observe_batch(time.perf_counter() - started)
@@ -176,6 +186,7 @@ class Pipeline:
         """Advance the clock (global max, or the wall clock for live traffic); flush."""
         async with self.lock:
             await self._activate_assigned()
+            await self._refill_tails()
             try:
                 if self.redis is not None:
                     self.processor.advance(await self.redis.clock_us())
@@ -298,12 +309,33 @@ class Pipeline:
         for topic, partition in sorted(self.assigned - self.active):
             await self._activate(topic, partition, None)
 
+    async def _refill_tails(self) -> None:
+        """Apply records Faust fetched and dropped at a partition's end (see `process`):
+        no later record reveals that hole, the partition's highwater does."""
+        if not self.settled or self.app.rebalancing:
+            return
+        consumer = self.app.consumer
+        now = time.monotonic()
+        for topic, partition in sorted(self.active):
+            if now - self.last_delivery.get((topic, partition), now) < TAIL_GAP_SECONDS:
+                continue
+            try:
+                highwater = consumer.highwater(TP(topic, partition))
+            except Exception:  # no fetch yet for this partition
+                continue
+            applied = self.processor.partition(topic, partition).applied_offset
+            if highwater is not None and highwater > applied + 1:
+                stop = min(highwater, applied + 1 + TAIL_REFILL_LIMIT)
+                await self._refill(topic, partition, applied + 1, stop)
+                self.last_delivery[topic, partition] = time.monotonic()
+
     async def _activate(self, topic: str, partition: int, first_offset: int | None) -> None:
         """Load a newly owned partition's state from its recovered tables; refill any gap."""
         key = (topic, partition)
         if key in self.active:
             return
         self.active.add(key)
+        self.last_delivery[key] = time.monotonic()
         processor = self.processor
         table = "conversations" if topic == EVENTS else "presence"
         part_key = partition_key(topic, partition)
@@ -330,6 +362,9 @@ class Pipeline:
             # now instead of at the partition's next record
             await self._refill(topic, partition, applied + 1, committed)
             applied = processor.partition(topic, partition).applied_offset
+        # the clock (set by this worker's other partitions) may be past deadlines the
+        # previous owner's clock never reached: fire them now, as replay did
+        processor.fire_due()
         log.info("partition %s:%s active, applied offset %s", topic, partition, applied)
 
     def _committed(self, topic: str, partition: int) -> int | None:
@@ -389,6 +424,7 @@ class Pipeline:
                 key = (tp.topic, tp.partition)
                 if key in self.active:
                     self.active.discard(key)
+                    self.last_delivery.pop(key, None)
                     if tp.topic == EVENTS:
                         self.processor.release(tp.partition)
                     else:

@@ -1,0 +1,175 @@
+"""Holes in what Faust delivers are filled from the broker (real broker, no Faust consumer).
+
+Faust drops records it already fetched when a rebalance or a flow pause
+interrupts a fetch, and later commits past them as a gap. Seen after a
+`kill -9` and restart: a partition delivered offset 328, then 336. The
+worker's `Pipeline` must notice such a hole wherever it is (at a batch's
+start, inside a batch, or at the partition's end with nothing after it) and
+apply the missing records, read directly from the broker, in offset order.
+
+`Pipeline` runs here on its own: a stand-in for the Faust app (the consumer's
+highwater only) and plain dict tables, with a real broker holding the input.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from livemetrics.config import Config
+from livemetrics.simulate.streams import generate_stream
+from livemetrics.stack.broker import EmbeddedBroker
+from livemetrics.stream import worker as worker_module
+from livemetrics.stream.settings import WorkerSettings
+from livemetrics.stream.worker import Pipeline
+
+pytestmark = pytest.mark.asyncio
+
+RECORDS = 40
+
+
+@dataclass
+class PlainTable:
+    """What `Pipeline` uses of a Faust table: its data and its changelog writes."""
+
+    data: dict[bytes, bytes] = field(default_factory=dict)
+
+    def send_changelog(self, partition: int, key: bytes, value: bytes | None) -> None:
+        pass
+
+
+@dataclass
+class StandInConsumer:
+    highwaters: dict[Any, int] = field(default_factory=dict)
+
+    def highwater(self, tp: Any) -> int:
+        return self.highwaters[tp]
+
+
+@dataclass
+class StandInApp:
+    consumer: StandInConsumer = field(default_factory=StandInConsumer)
+    rebalancing: bool = False
+
+
+def _lines(count: int) -> list[bytes]:
+    """The start of a generated stream: events of several conversations, a few bad lines."""
+    return generate_stream(5, conversations=10)[:count]
+
+
+@pytest.fixture
+async def input_topic(broker: EmbeddedBroker) -> AsyncIterator[tuple[str, list[bytes]]]:
+    """A fresh one-partition topic holding RECORDS events at offsets 0..RECORDS-1."""
+    topic = f"gaps-{uuid.uuid4().hex[:8]}"
+    lines = _lines(RECORDS)
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
+    await producer.start()
+    try:
+        for line in lines:
+            await producer.send_and_wait(topic, line, key=b"k", partition=0)
+    finally:
+        await producer.stop()
+    yield topic, lines
+
+
+def _pipeline(broker: EmbeddedBroker, app: StandInApp) -> Pipeline:
+    pipeline = Pipeline(app, WorkerSettings(bootstrap=broker.bootstrap), Config())
+    pipeline.processor.publish_observations = False
+    pipeline.tables = {"conversations": PlainTable(), "presence": PlainTable()}
+    return pipeline
+
+
+def _batch(topic: str, lines: list[bytes], offsets: range | list[int]) -> list[Any]:
+    """Stream events as Faust hands them to an agent (only `.message` is used)."""
+    return [
+        SimpleNamespace(message=SimpleNamespace(topic=topic, partition=0, offset=o, value=lines[o]))
+        for o in offsets
+    ]
+
+
+def _outcomes(pipeline: Pipeline, topic: str) -> int:
+    """How many input records got an outcome (processed, duplicate, dead-lettered)."""
+    return sum(pipeline.processor.partition(topic, 0).counters.values())
+
+
+async def test_a_hole_inside_a_batch_is_refilled(
+    broker: EmbeddedBroker, input_topic: tuple[str, list[bytes]]
+) -> None:
+    topic, lines = input_topic
+    pipeline = _pipeline(broker, StandInApp())
+    pipeline.assigned = {(topic, 0)}
+    try:
+        await pipeline.process(_batch(topic, lines, range(10)))
+        # the batch starts where the state ends; 15..21 were dropped in the middle
+        await pipeline.process(_batch(topic, lines, [*range(10, 15), *range(22, RECORDS)]))
+    finally:
+        await pipeline.output.stop()
+    assert pipeline.processor.partition(topic, 0).applied_offset == RECORDS - 1
+    assert _outcomes(pipeline, topic) == RECORDS
+
+
+async def test_a_hole_at_a_batch_start_is_refilled(
+    broker: EmbeddedBroker, input_topic: tuple[str, list[bytes]]
+) -> None:
+    topic, lines = input_topic
+    pipeline = _pipeline(broker, StandInApp())
+    pipeline.assigned = {(topic, 0)}
+    try:
+        await pipeline.process(_batch(topic, lines, range(10)))
+        await pipeline.process(_batch(topic, lines, range(17, RECORDS)))
+    finally:
+        await pipeline.output.stop()
+    assert _outcomes(pipeline, topic) == RECORDS
+
+
+async def test_a_hole_at_the_partition_end_is_refilled_by_the_tick(
+    broker: EmbeddedBroker,
+    input_topic: tuple[str, list[bytes]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No later record reveals it: the highwater does, once the partition is quiet."""
+    topic, lines = input_topic
+    app = StandInApp()
+    pipeline = _pipeline(broker, app)
+    pipeline.assigned = {(topic, 0)}
+    app.consumer.highwaters[worker_module.TP(topic, 0)] = RECORDS
+    try:
+        await pipeline.process(_batch(topic, lines, range(30)))  # 30..39 dropped
+        pipeline.settled = True
+        await pipeline.tick()
+        assert _outcomes(pipeline, topic) == 30, "refilled while records may still come"
+        monkeypatch.setattr(worker_module, "TAIL_GAP_SECONDS", 0.0)
+        await pipeline.tick()
+    finally:
+        await pipeline.output.stop()
+        await pipeline.input_check.close()
+    assert pipeline.processor.partition(topic, 0).applied_offset == RECORDS - 1
+    assert _outcomes(pipeline, topic) == RECORDS
+
+
+async def test_no_refill_during_a_rebalance(
+    broker: EmbeddedBroker,
+    input_topic: tuple[str, list[bytes]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Between a revoke and the end of recovery the partition may not be ours."""
+    topic, lines = input_topic
+    app = StandInApp(rebalancing=True)
+    pipeline = _pipeline(broker, app)
+    pipeline.assigned = {(topic, 0)}
+    app.consumer.highwaters[worker_module.TP(topic, 0)] = RECORDS
+    monkeypatch.setattr(worker_module, "TAIL_GAP_SECONDS", 0.0)
+    try:
+        await pipeline.process(_batch(topic, lines, range(30)))
+        pipeline.settled = True
+        await pipeline.tick()
+    finally:
+        await pipeline.output.stop()
+        await pipeline.input_check.close()
+    assert _outcomes(pipeline, topic) == 30
