@@ -201,16 +201,17 @@ def _run_replay(args: argparse.Namespace) -> int:
 
 
 def _run_worker(args: argparse.Namespace) -> int:
-    from livemetrics.stack.info import resolve_bootstrap, resolve_redis_url
+    from livemetrics.stack.info import resolve_bootstrap, resolve_config, resolve_redis_url
     from livemetrics.stream.settings import WorkerSettings
     from livemetrics.stream.worker import run_worker
 
-    if args.config:
-        load_config(args.config)  # refuse a bad config before anything starts
+    config_path = resolve_config(args.config)
+    if config_path:
+        load_config(config_path)  # refuse a bad config before anything starts
     settings = WorkerSettings.from_env(
         bootstrap=resolve_bootstrap(args.bootstrap),
         redis_url=resolve_redis_url(args.redis_url),
-        config_path=args.config,
+        config_path=config_path,
         app_id=args.app_id,
         web_port=args.web_port,
         data_dir=args.data_dir,
@@ -273,7 +274,7 @@ def _run_report(args: argparse.Namespace) -> int:
     from livemetrics.sinks.redis_store import live_report
     from livemetrics.stack.info import resolve_redis_url
 
-    config = _load_config(args.config)
+    config = _load_config(args.config, from_stack=True)
     query = _query(args)
     _check_binary_output(args)
     url = resolve_redis_url(args.redis_url)
@@ -312,7 +313,7 @@ def _run_resync(args: argparse.Namespace) -> int:
                 bootstrap,
                 url,
                 args.app_id,
-                config=_load_config(args.config),
+                config=_load_config(args.config, from_stack=True),
                 kafka_options=kafka_options(),
                 redis_options=redis_options(url),
             )
@@ -391,8 +392,15 @@ def _finish(report: dict, args: argparse.Namespace) -> dict:
     return apply_preset(args.preset, report) if args.preset else report
 
 
-def _load_config(path: str | None) -> Config:
-    path = path or os.environ.get("LIVEMETRICS_CONFIG")
+def _load_config(path: str | None, *, from_stack: bool = False) -> Config:
+    """The flag's config, else LIVEMETRICS_CONFIG's; with `from_stack` (commands that
+    read the running stack) else the stack's, else the defaults."""
+    if from_stack:
+        from livemetrics.stack.info import resolve_config
+
+        path = resolve_config(path)
+    else:
+        path = path or os.environ.get("LIVEMETRICS_CONFIG")
     return load_config(path) if path else Config()
 
 

@@ -21,6 +21,7 @@ class StackInfo:
     redis_url: str
     web_urls: tuple[str, ...] = ()
     pid: int = 0
+    config: str | None = None  # absolute path of the stack's TOML config, if any
 
     def save(self, path: Path = STACK_FILE) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -37,6 +38,7 @@ class StackInfo:
             data["redis_url"],
             tuple(data.get("web_urls", ())),
             data.get("pid", 0),
+            data.get("config"),
         )
 
 
@@ -56,3 +58,14 @@ def resolve_redis_url(flag: str | None) -> str | None:
         return os.environ["LIVEMETRICS_REDIS_URL"]
     info = StackInfo.load()
     return info.redis_url if info else None
+
+
+def resolve_config(flag: str | None) -> str | None:
+    """The config file: the flag, LIVEMETRICS_CONFIG, else the running stack's, so a
+    worker restarted by hand and `report` bucket days as the stack's workers do."""
+    if flag:
+        return flag
+    if os.environ.get("LIVEMETRICS_CONFIG"):
+        return os.environ["LIVEMETRICS_CONFIG"]
+    info = StackInfo.load()
+    return info.config if info else None

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,20 +26,45 @@ from livemetrics.stack.info import STACK_FILE, StackInfo
 from livemetrics.stack.ports import free_port
 from livemetrics.stack.redis_server import EmbeddedRedis
 
+RESTART_BACKOFF_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
+STEADY_SECONDS = 30.0  # a worker up this long has its backoff reset
+
 
 @dataclass
 class Stack:
-    """A running embedded stack; `stop()` ends every process it started."""
+    """A running embedded stack; `stop()` ends every process it started.
+
+    `supervise` restarts a worker that exits on its own (a crash, `kill -9`),
+    on the same web port, as Kubernetes or systemd would in production: the
+    new process recovers its tables and refills what they miss, so the
+    numbers stay exact.
+    """
 
     broker: EmbeddedBroker
     redis: EmbeddedRedis
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     web_urls: list[str] = field(default_factory=list)
     home: Path = Path(".livemetrics")
+    config: str | None = None
+    ports: list[int] = field(default_factory=list)
+    started: list[float] = field(default_factory=list)
+    restarts: list[int] = field(default_factory=list)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start_worker(self, config: str | None, index: int) -> str:
+        """Start worker `index` (a new one when index == len(workers)); its web URL."""
+        self.config = config
         port = free_port()
-        log_path = self.home / f"worker-{index}.log"
+        self.workers.append(self._spawn(index, port))
+        self.ports.append(port)
+        self.started.append(time.monotonic())
+        self.restarts.append(0)
+        url = f"http://127.0.0.1:{port}"
+        self.web_urls.append(url)
+        return url
+
+    def _spawn(self, index: int, port: int) -> subprocess.Popen[bytes]:
         args = [
             sys.executable,
             "-m",
@@ -53,18 +79,60 @@ class Stack:
             "--data-dir",
             str(self.home / f"worker-{index}"),
         ]
-        if config:
-            args += ["--config", config]
-        log = log_path.open("ab")
-        process = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        self.workers.append(process)
-        url = f"http://127.0.0.1:{port}"
-        self.web_urls.append(url)
-        return url
+        if self.config:
+            args += ["--config", self.config]
+        log = (self.home / f"worker-{index}.log").open("ab")
+        try:
+            return subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        finally:
+            log.close()  # the child has its own descriptor
+
+    def restart_exited(self, now: float | None = None) -> list[str]:
+        """Restart every worker that exited while the stack runs (after its backoff);
+        a line per restart, for the user."""
+        now = time.monotonic() if now is None else now
+        lines: list[str] = []
+        with self.lock:
+            if self.stopping.is_set():
+                return lines
+            for index, process in enumerate(self.workers):
+                code = process.poll()
+                if code is None:
+                    if now - self.started[index] >= STEADY_SECONDS:
+                        self.restarts[index] = 0
+                    continue
+                attempt = self.restarts[index]
+                delay = RESTART_BACKOFF_SECONDS[min(attempt, len(RESTART_BACKOFF_SECONDS) - 1)]
+                if now - self.started[index] < delay:
+                    continue  # exited soon after a start: wait a little longer each time
+                self.workers[index] = self._spawn(index, self.ports[index])
+                self.started[index] = now
+                self.restarts[index] = attempt + 1
+                how = f"signal {-code}" if code < 0 else f"exit code {code}"
+                lines.append(
+                    f"worker {index} stopped ({how}); restarted "
+                    f"(log: {self.home / f'worker-{index}.log'})"
+                )
+        return lines
+
+    def supervise(self, stop: Callable[[], bool], interval: float = 0.5) -> threading.Thread:
+        """Restart exited workers until `stop()` or `self.stop()`; runs in a thread."""
+
+        def loop() -> None:
+            while not stop() and not self.stopping.is_set():
+                for line in self.restart_exited():
+                    print(line, file=sys.stderr, flush=True)
+                self.stopping.wait(interval)
+
+        thread = threading.Thread(target=loop, name="supervisor", daemon=True)
+        thread.start()
+        return thread
 
     def stop(self) -> None:
+        with self.lock:
+            self.stopping.set()
         for process in self.workers:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -96,7 +164,13 @@ def start_stack(config: str | None, workers: int, home: Path = Path(".livemetric
     stack = Stack(broker, redis, home=home)
     for index in range(workers):
         stack.start_worker(config, index)
-    StackInfo(broker.bootstrap, redis.url, tuple(stack.web_urls), os.getpid()).save()
+    StackInfo(
+        broker.bootstrap,
+        redis.url,
+        tuple(stack.web_urls),
+        os.getpid(),
+        str(Path(config).resolve()) if config else None,
+    ).save()
     return stack
 
 
@@ -150,6 +224,7 @@ def run_up(options: UpOptions) -> int:
         for url in stack.web_urls:
             print(f"worker   {url}   (wall board: {url}/wallboard, metrics: {url}/metrics)")
         print("logs     .livemetrics/*.log   (Ctrl-C stops everything)", flush=True)
+        stack.supervise(stop)
         if options.produce:
             from livemetrics.produce import produce_file
 
