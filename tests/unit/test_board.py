@@ -11,7 +11,7 @@ import pytest
 from livemetrics.aggregate.query import QueryError
 from livemetrics.engine.gauges import GaugeKey
 from livemetrics.events import format_ts
-from livemetrics.web.api import bearer_token, report_filename, report_options, sse_frame
+from livemetrics.web.api import bearer_token, report_filename, report_request, sse_frame
 from livemetrics.web.board import (
     GAUGE_FIELDS,
     board_queries,
@@ -269,26 +269,28 @@ def test_live_document_splits_the_snapshot_time_from_the_gauges() -> None:
 
 
 def test_report_options_follow_the_cli() -> None:
-    query, fmt = report_options(
+    request = report_request(
         [("by", "tenant"), ("by", "day"), ("where", "channel=chat"), ("tenant", "acme")]
     )
+    query, fmt = request.query, request.fmt
     assert query.by == ("tenant", "day")
     assert query.where == (("channel", "chat"), ("tenant", "acme"))
     assert fmt == "json"
-    query, fmt = report_options([("range", "this-week"), ("format", "xlsx"), ("token", "x")])
+    request = report_request([("range", "this-week"), ("format", "xlsx"), ("token", "x")])
+    query, fmt = request.query, request.fmt
     assert (query.by, query.range_name, fmt) == (("tenant",), "this-week", "xlsx")
     with pytest.raises(QueryError, match="unknown parameter 'groupby'"):
-        report_options([("groupby", "tenant")])
+        report_request([("groupby", "tenant")])
     with pytest.raises(QueryError, match="'format' given more than once"):
-        report_options([("format", "csv"), ("format", "json")])
+        report_request([("format", "csv"), ("format", "json")])
 
 
 def test_report_filename_names_grouping_and_range() -> None:
-    query, _ = report_options([("by", "tenant,team"), ("from", "2026-10-01")])
+    query = report_request([("by", "tenant,team"), ("from", "2026-10-01")]).query
     assert (
         report_filename(query, "csv") == "livemetrics-report-by-tenant-team-2026-10-01-to-now.csv"
     )
-    query, _ = report_options([("range", "today")])
+    query = report_request([("range", "today")]).query
     assert report_filename(query, "xlsx") == "livemetrics-report-by-tenant-today.xlsx"
 
 

@@ -389,15 +389,6 @@ class ReportRequest:
     preset: str | None = None
 
 
-def report_options(parameters: Iterable[tuple[str, str]]) -> tuple[ReportQuery, str]:
-    """Query parameters -> (query, format); see `report_request` for the rules.
-
-    Kept for callers that only need what to read and how to write it.
-    """
-    request = report_request(parameters)
-    return request.query, request.fmt
-
-
 def report_request(parameters: Iterable[tuple[str, str]]) -> ReportRequest:
     """Query parameters -> `ReportRequest`, with the CLI's rules and messages.
 
