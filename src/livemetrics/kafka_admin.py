@@ -21,6 +21,7 @@ Tansu (the embedded broker) quirks handled here:
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ __all__ = [
 
 DEFAULT_TIMEOUT = 15.0
 _TOPIC_ALREADY_EXISTS = 36
-_REPLICATION_FACTOR = 1  # the embedded broker is a single node
+REPLICATION_ENV = "LIVEMETRICS_REPLICATION_FACTOR"
 _FETCH_WAIT_MS = 50
 
 
@@ -180,9 +181,33 @@ def _partitions_of(
     ]
 
 
+def replication_factor(environ: Mapping[str, str] | None = None) -> int:
+    """Replicas of every topic livemetrics creates (manifest topics and the workers'
+    changelogs): LIVEMETRICS_REPLICATION_FACTOR, default 1 (the embedded broker is
+    one node; a production cluster wants 3)."""
+    raw = (os.environ if environ is None else environ).get(REPLICATION_ENV, "").strip()
+    if not raw:
+        return 1
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{REPLICATION_ENV} must be a positive integer, got {raw!r}")
+    return int(raw)
+
+
+def replication_configs(factor: int) -> dict[str, str]:
+    """Topic configs that go with `factor` replicas: with more than one, a write is
+    acknowledged (acks=all, as every livemetrics producer asks) only once all but
+    one replica have it, so losing one broker loses nothing acknowledged."""
+    return {"min.insync.replicas": str(factor - 1)} if factor > 1 else {}
+
+
 def _new_topic(spec: TopicSpec, partitions: int) -> NewTopic:
-    configs = {"cleanup.policy": spec.cleanup_policy, "retention.ms": str(spec.retention_ms)}
-    return NewTopic(spec.name, partitions, _REPLICATION_FACTOR, topic_configs=configs)
+    factor = replication_factor()
+    configs = {
+        "cleanup.policy": spec.cleanup_policy,
+        "retention.ms": str(spec.retention_ms),
+        **replication_configs(factor),
+    }
+    return NewTopic(spec.name, partitions, factor, topic_configs=configs)
 
 
 async def _existing_topics(admin: AIOKafkaAdminClient) -> dict[str, int]:

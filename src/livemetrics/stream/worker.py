@@ -44,6 +44,7 @@ from redis.exceptions import RedisError
 from livemetrics.clients import kafka_options, redis_client
 from livemetrics.config import Config, load_config
 from livemetrics.events import format_ts
+from livemetrics.kafka_admin import replication_configs, replication_factor
 from livemetrics.security import faust_broker_credentials, web_ssl_context
 from livemetrics.sinks.prometheus import PrometheusSink
 from livemetrics.sinks.redis_outbox import RedisOutbox
@@ -442,6 +443,7 @@ def create_app(settings: WorkerSettings, loglevel: str = "warning") -> faust.App
     redis = redis_client(
         settings.redis_url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
     )
+    replication = replication_factor()
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap}",
@@ -458,6 +460,7 @@ def create_app(settings: WorkerSettings, loglevel: str = "warning") -> faust.App
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         table_standby_replicas=0,
+        topic_replication_factor=replication,
         topic_allow_declare=True,
         topic_disable_leader=True,
         stream_wait_empty=False,
@@ -481,7 +484,11 @@ def create_app(settings: WorkerSettings, loglevel: str = "warning") -> faust.App
         raw_topic(name)  # declared, so Faust creates them; WorkerOutput produces to them
     for name, source in (("conversations", EVENTS), ("presence", STATUS)):
         pipeline.tables[name] = app.Table(
-            name, key_type=bytes, value_type=bytes, partitions=manifest[source].partitions
+            name,
+            key_type=bytes,
+            value_type=bytes,
+            partitions=manifest[source].partitions,
+            extra_topic_configs=replication_configs(replication),
         )
 
     @app.agent(events)
