@@ -117,7 +117,13 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--app-id", help="consumer group and table prefix")
     worker.add_argument("--web-port", type=int, help="HTTP port of the worker (default 6066)")
     worker.add_argument("--data-dir", help="Faust data directory")
-    worker.add_argument("--loglevel", default="warning")
+    worker.add_argument(
+        "--loglevel",
+        default=os.environ.get("LIVEMETRICS_LOGLEVEL", "warning"),
+        choices=("debug", "info", "warning", "error"),
+        type=str.lower,
+        help="log level (LIVEMETRICS_LOGLEVEL; default warning)",
+    )
     worker.set_defaults(run=_run_worker)
 
     up = commands.add_parser("up", help="start broker, Redis and workers on this machine")
