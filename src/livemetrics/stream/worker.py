@@ -59,6 +59,7 @@ from livemetrics.stream.processor import (
     PartitionState,
     partition_key,
 )
+from livemetrics.stream.recovery_guard import RecoveryGuard
 from livemetrics.stream.settings import WorkerSettings
 from livemetrics.topics import load_manifest
 from livemetrics.web.api import register_web
@@ -70,6 +71,7 @@ REFILL_TIMEOUT = 60.0
 # lost the records Faust fetched last (see `Pipeline.process`): read them directly
 TAIL_GAP_SECONDS = 5.0
 TAIL_REFILL_LIMIT = 10_000  # records per tick, well inside REFILL_TIMEOUT
+RECOVERY_CHECK_SECONDS = 5.0
 REDIS_TIMEOUT = 5.0  # a blackholed Redis must not hold a batch longer than this
 
 TABLES = ("conversations", "presence")
@@ -534,6 +536,19 @@ def create_app(settings: WorkerSettings, loglevel: str = "warning") -> faust.App
         level = logging.getLevelName(loglevel.upper())
         for name in ("", "faust", "mode", "aiokafka"):
             logging.getLogger(name).setLevel(level)
+
+    guard = RecoveryGuard(app.tables.recovery, lambda: app.consumer)  # type: ignore[attr-defined]
+
+    @app.task
+    async def guard_recovery() -> None:
+        # Faust's recovery can wait forever for records it fetched and dropped at a
+        # rebalance (stream/recovery_guard.py): fetch them again
+        while True:
+            await asyncio.sleep(RECOVERY_CHECK_SECONDS)
+            try:
+                await guard.check()
+            except Exception as exc:  # never let the guard take the worker down
+                log.warning("recovery guard check failed: %s", exc)
 
     register_web(app, pipeline)
     app.livemetrics_pipeline = pipeline  # type: ignore[attr-defined]
