@@ -47,9 +47,13 @@ class PlainTable:
 @dataclass
 class StandInConsumer:
     highwaters: dict[Any, int] = field(default_factory=dict)
+    positions: dict[Any, int] = field(default_factory=dict)  # next offset to fetch
 
     def highwater(self, tp: Any) -> int:
         return self.highwaters[tp]
+
+    async def position(self, tp: Any) -> int | None:
+        return self.positions.get(tp)
 
 
 @dataclass
@@ -133,12 +137,14 @@ async def test_a_hole_at_the_partition_end_is_refilled_by_the_tick(
     input_topic: tuple[str, list[bytes]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """No later record reveals it: the highwater does, once the partition is quiet."""
+    """No later record reveals it: the consumer's position past what was applied does,
+    once the partition is quiet."""
     topic, lines = input_topic
     app = StandInApp()
     pipeline = _pipeline(broker, app)
     pipeline.assigned = {(topic, 0)}
     app.consumer.highwaters[worker_module.TP(topic, 0)] = RECORDS
+    app.consumer.positions[worker_module.TP(topic, 0)] = RECORDS  # fetched, then dropped
     try:
         await pipeline.process(_batch(topic, lines, range(30)))  # 30..39 dropped
         pipeline.settled = True
@@ -153,6 +159,29 @@ async def test_a_hole_at_the_partition_end_is_refilled_by_the_tick(
     assert _outcomes(pipeline, topic) == RECORDS
 
 
+async def test_no_refill_of_records_not_fetched_yet(
+    broker: EmbeddedBroker,
+    input_topic: tuple[str, list[bytes]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A backlog Faust has not fetched yet is no hole: Faust delivers it in turn."""
+    topic, lines = input_topic
+    app = StandInApp()
+    pipeline = _pipeline(broker, app)
+    pipeline.assigned = {(topic, 0)}
+    app.consumer.highwaters[worker_module.TP(topic, 0)] = RECORDS
+    app.consumer.positions[worker_module.TP(topic, 0)] = 30  # next to fetch: offset 30
+    monkeypatch.setattr(worker_module, "TAIL_GAP_SECONDS", 0.0)
+    try:
+        await pipeline.process(_batch(topic, lines, range(30)))
+        pipeline.settled = True
+        await pipeline.tick()
+    finally:
+        await pipeline.output.stop()
+        await pipeline.input_check.close()
+    assert _outcomes(pipeline, topic) == 30
+
+
 async def test_no_refill_during_a_rebalance(
     broker: EmbeddedBroker,
     input_topic: tuple[str, list[bytes]],
@@ -164,6 +193,7 @@ async def test_no_refill_during_a_rebalance(
     pipeline = _pipeline(broker, app)
     pipeline.assigned = {(topic, 0)}
     app.consumer.highwaters[worker_module.TP(topic, 0)] = RECORDS
+    app.consumer.positions[worker_module.TP(topic, 0)] = RECORDS
     monkeypatch.setattr(worker_module, "TAIL_GAP_SECONDS", 0.0)
     try:
         await pipeline.process(_batch(topic, lines, range(30)))

@@ -314,7 +314,8 @@ class Pipeline:
 
     async def _refill_tails(self) -> None:
         """Apply records Faust fetched and dropped at a partition's end (see `process`):
-        no later record reveals that hole, the partition's highwater does."""
+        no later record reveals that hole; the consumer's position past what was
+        applied, with no record for a while, does."""
         if not self.settled or self.app.rebalancing:
             return
         consumer = self.app.consumer
@@ -327,10 +328,15 @@ class Pipeline:
             except Exception:  # no fetch yet for this partition
                 continue
             applied = self.processor.partition(topic, partition).applied_offset
-            if highwater is not None and highwater > applied + 1:
-                stop = min(highwater, applied + 1 + TAIL_REFILL_LIMIT)
-                await self._refill(topic, partition, applied + 1, stop)
-                self.last_delivery[topic, partition] = time.monotonic()
+            if highwater is None or highwater <= applied + 1:
+                continue
+            position = await consumer.position(TP(topic, partition))
+            if position is None or position <= applied + 1:
+                continue  # not fetched yet (a backlog): Faust delivers it in turn
+            # fetched (the position moved past them) but never delivered: dropped
+            stop = min(position, applied + 1 + TAIL_REFILL_LIMIT)
+            await self._refill(topic, partition, applied + 1, stop)
+            self.last_delivery[topic, partition] = time.monotonic()
 
     async def _activate(self, topic: str, partition: int, first_offset: int | None) -> None:
         """Load a newly owned partition's state from its recovered tables; refill any gap."""
