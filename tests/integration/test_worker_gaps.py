@@ -159,19 +159,16 @@ async def test_a_hole_at_the_partition_end_is_refilled_by_the_tick(
     assert _outcomes(pipeline, topic) == RECORDS
 
 
-async def test_no_refill_of_records_not_fetched_yet(
-    broker: EmbeddedBroker,
-    input_topic: tuple[str, list[bytes]],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A backlog Faust has not fetched yet is no hole: Faust delivers it in turn."""
-    topic, lines = input_topic
-    app = StandInApp()
+async def _quiet_after_30(
+    broker: EmbeddedBroker, topic: str, lines: list[bytes], *, position: int, rebalancing: bool
+) -> Pipeline:
+    """Offsets 0..29 delivered, then a tick of a partition quiet long enough, whose
+    highwater is at RECORDS and whose consumer position is at `position`."""
+    app = StandInApp(rebalancing=rebalancing)
     pipeline = _pipeline(broker, app)
     pipeline.assigned = {(topic, 0)}
     app.consumer.highwaters[worker_module.TP(topic, 0)] = RECORDS
-    app.consumer.positions[worker_module.TP(topic, 0)] = 30  # next to fetch: offset 30
-    monkeypatch.setattr(worker_module, "TAIL_GAP_SECONDS", 0.0)
+    app.consumer.positions[worker_module.TP(topic, 0)] = position
     try:
         await pipeline.process(_batch(topic, lines, range(30)))
         pipeline.settled = True
@@ -179,6 +176,18 @@ async def test_no_refill_of_records_not_fetched_yet(
     finally:
         await pipeline.output.stop()
         await pipeline.input_check.close()
+    return pipeline
+
+
+async def test_no_refill_of_records_not_fetched_yet(
+    broker: EmbeddedBroker,
+    input_topic: tuple[str, list[bytes]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A backlog Faust has not fetched yet is no hole: Faust delivers it in turn."""
+    topic, lines = input_topic
+    monkeypatch.setattr(worker_module, "TAIL_GAP_SECONDS", 0.0)
+    pipeline = await _quiet_after_30(broker, topic, lines, position=30, rebalancing=False)
     assert _outcomes(pipeline, topic) == 30
 
 
@@ -189,17 +198,19 @@ async def test_no_refill_during_a_rebalance(
 ) -> None:
     """Between a revoke and the end of recovery the partition may not be ours."""
     topic, lines = input_topic
-    app = StandInApp(rebalancing=True)
-    pipeline = _pipeline(broker, app)
-    pipeline.assigned = {(topic, 0)}
-    app.consumer.highwaters[worker_module.TP(topic, 0)] = RECORDS
-    app.consumer.positions[worker_module.TP(topic, 0)] = RECORDS
     monkeypatch.setattr(worker_module, "TAIL_GAP_SECONDS", 0.0)
-    try:
-        await pipeline.process(_batch(topic, lines, range(30)))
-        pipeline.settled = True
-        await pipeline.tick()
-    finally:
-        await pipeline.output.stop()
-        await pipeline.input_check.close()
+    pipeline = await _quiet_after_30(broker, topic, lines, position=RECORDS, rebalancing=True)
     assert _outcomes(pipeline, topic) == 30
+
+
+async def test_a_quiet_partition_fetched_past_its_state_is_refilled(
+    broker: EmbeddedBroker,
+    input_topic: tuple[str, list[bytes]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same tick outside a rebalance, with the position past the state: refilled
+    (what the two tests above leave alone is then left alone for their reason)."""
+    topic, lines = input_topic
+    monkeypatch.setattr(worker_module, "TAIL_GAP_SECONDS", 0.0)
+    pipeline = await _quiet_after_30(broker, topic, lines, position=RECORDS, rebalancing=False)
+    assert _outcomes(pipeline, topic) == RECORDS

@@ -43,29 +43,25 @@ class StackInfo:
 
 
 def resolve_bootstrap(flag: str | None) -> str | None:
-    if flag:
-        return flag
-    if os.environ.get("LIVEMETRICS_BOOTSTRAP"):
-        return os.environ["LIVEMETRICS_BOOTSTRAP"]
-    info = StackInfo.load()
-    return info.bootstrap if info else None
+    return _resolve(flag, "LIVEMETRICS_BOOTSTRAP", "bootstrap")
 
 
 def resolve_redis_url(flag: str | None) -> str | None:
-    if flag:
-        return flag
-    if os.environ.get("LIVEMETRICS_REDIS_URL"):
-        return os.environ["LIVEMETRICS_REDIS_URL"]
-    info = StackInfo.load()
-    return info.redis_url if info else None
+    return _resolve(flag, "LIVEMETRICS_REDIS_URL", "redis_url")
 
 
 def resolve_config(flag: str | None) -> str | None:
     """The config file: the flag, LIVEMETRICS_CONFIG, else the running stack's, so a
     worker restarted by hand and `report` bucket days as the stack's workers do."""
+    return _resolve(flag, "LIVEMETRICS_CONFIG", "config")
+
+
+def _resolve(flag: str | None, variable: str, field: str) -> str | None:
+    """The flag, else the environment variable, else the running stack's field."""
     if flag:
         return flag
-    if os.environ.get("LIVEMETRICS_CONFIG"):
-        return os.environ["LIVEMETRICS_CONFIG"]
+    if os.environ.get(variable):
+        return os.environ[variable]
     info = StackInfo.load()
-    return info.config if info else None
+    value: str | None = getattr(info, field) if info else None
+    return value
