@@ -102,34 +102,42 @@ def _outcomes(pipeline: Pipeline, topic: str) -> int:
     return sum(pipeline.processor.partition(topic, 0).counters.values())
 
 
-async def test_a_hole_inside_a_batch_is_refilled(
-    broker: EmbeddedBroker, input_topic: tuple[str, list[bytes]]
+@pytest.mark.parametrize(
+    "second_batch",
+    [
+        # starts where the state ends; 15..21 were dropped in the middle
+        pytest.param([*range(10, 15), *range(22, RECORDS)], id="inside-a-batch"),
+        pytest.param(list(range(17, RECORDS)), id="at-a-batch-start"),
+    ],
+)
+async def test_a_hole_in_the_delivered_records_is_refilled(
+    broker: EmbeddedBroker, input_topic: tuple[str, list[bytes]], second_batch: list[int]
 ) -> None:
     topic, lines = input_topic
     pipeline = _pipeline(broker, StandInApp())
     pipeline.assigned = {(topic, 0)}
     try:
         await pipeline.process(_batch(topic, lines, range(10)))
-        # the batch starts where the state ends; 15..21 were dropped in the middle
-        await pipeline.process(_batch(topic, lines, [*range(10, 15), *range(22, RECORDS)]))
+        await pipeline.process(_batch(topic, lines, second_batch))
     finally:
         await pipeline.output.stop()
     assert pipeline.processor.partition(topic, 0).applied_offset == RECORDS - 1
     assert _outcomes(pipeline, topic) == RECORDS
 
 
-async def test_a_hole_at_a_batch_start_is_refilled(
+async def test_records_of_a_partition_not_owned_are_left_alone(
     broker: EmbeddedBroker, input_topic: tuple[str, list[bytes]]
 ) -> None:
+    """A batch fetched before a revoke: another worker owns the partition now."""
     topic, lines = input_topic
     pipeline = _pipeline(broker, StandInApp())
-    pipeline.assigned = {(topic, 0)}
+    pipeline.assigned = set()
     try:
         await pipeline.process(_batch(topic, lines, range(10)))
-        await pipeline.process(_batch(topic, lines, range(17, RECORDS)))
     finally:
         await pipeline.output.stop()
-    assert _outcomes(pipeline, topic) == RECORDS
+    assert _outcomes(pipeline, topic) == 0
+    assert (topic, 0) not in pipeline.active
 
 
 async def test_a_hole_at_the_partition_end_is_refilled_by_the_tick(

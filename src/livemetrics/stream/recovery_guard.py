@@ -47,7 +47,6 @@ class RecoveryGuard:
         self.stall_seconds = stall_seconds
         self.monotonic = monotonic
         self._seen: dict[Any, tuple[int, float]] = {}  # tp -> (offset, since)
-        self.reseeks = 0
 
     async def check(self) -> list[Any]:
         """Re-seek every stalled active partition; the partitions re-sought."""
@@ -89,6 +88,5 @@ class RecoveryGuard:
             consumer.resume_partitions({tp})
             await consumer.seek(tp, offset + 1)
             self._seen[tp] = (offset, now)
-            self.reseeks += 1
             reseeked.append(tp)
         return reseeked

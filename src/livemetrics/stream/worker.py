@@ -20,9 +20,11 @@ Topology (declared here, computed in `processor.py`):
         offset is always covered by durable state, and state ahead of the commit
         is skipped on redelivery (offset <= applied).
 
-A gap (a record lost although its offset was committed, seen with plain Faust
-tables after kill -9) is detected at a partition's first batch and refilled by
-reading the missing offsets straight from the broker.
+A hole in the input (offsets the state lacks although they were committed or
+delivered past: a changelog recovered short after kill -9, or records Faust
+fetched and dropped at a rebalance) is detected at every record, and at a quiet
+partition's end by the tick, and refilled by reading the missing offsets
+straight from the broker, in order.
 """
 
 from __future__ import annotations
@@ -121,24 +123,28 @@ class Pipeline:
     async def process(self, events: Sequence[Any]) -> None:
         started = time.perf_counter()
         async with self.lock:
-            assigned = self.assigned
-            if any((e.message.topic, e.message.partition) not in assigned for e in events):
-                kept = [e for e in events if (e.message.topic, e.message.partition) in assigned]
-                log.warning(
-                    "%d records of partitions no longer owned left alone", len(events) - len(kept)
-                )
-                events = kept
             processor = self.processor
             apply = processor.apply
-            states: dict[tuple[str, int], PartitionState] = {}
+            assigned = self.assigned
+            # per partition of the batch: its state, or None when another worker owns it
+            # now (a batch fetched before a revoke); looked up once per partition
+            states: dict[tuple[str, int], PartitionState | None] = {}
+            not_owned = 0
             for event in events:
                 message = event.message
                 topic, partition, offset = message.topic, message.partition, message.offset
-                state = states.get((topic, partition))
-                if state is None:
+                key = (topic, partition)
+                if key in states:
+                    state = states[key]
+                elif key in assigned:
                     await self._activate(topic, partition, offset)
-                    state = states[topic, partition] = processor.partition(topic, partition)
-                    self.last_delivery[topic, partition] = time.monotonic()
+                    state = states[key] = processor.partition(topic, partition)
+                    self.last_delivery[key] = time.monotonic()
+                else:
+                    state = states[key] = None
+                if state is None:
+                    not_owned += 1
+                    continue
                 if offset > state.applied_offset + 1:
                     # Checked per record, not per batch: the state may have been
                     # restored from a changelog that ended short of the commit, and
@@ -147,6 +153,8 @@ class Pipeline:
                     # a hole in the middle of a batch as well as at its start.
                     await self._refill(topic, partition, state.applied_offset + 1, offset)
                 apply(topic, partition, offset, message.value)
+            if not_owned:
+                log.warning("%d records of partitions no longer owned left alone", not_owned)
             self._note_clock()
             await self._flush()
         self.metrics.observe_batch(time.perf_counter() - started)
