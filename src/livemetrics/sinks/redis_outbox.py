@@ -130,12 +130,27 @@ class RedisOutbox:
         if self.down_since is None:
             self.down_since = now
             self._last_log = now
-            log.error("Redis write failed (%s); keeping %d snapshots, retrying", exc, self.pending)
+            log.error(
+                "Redis write failed (%s); keeping %d snapshots, retrying",
+                describe_error(exc),
+                self.pending,
+            )
         elif now - self._last_log >= LOG_EVERY_SECONDS:
             self._last_log = now
             log.error(
                 "Redis still unreachable after %.0fs (%s); %d snapshots waiting",
                 now - self.down_since,
-                exc,
+                describe_error(exc),
                 self.pending,
             )
+
+
+def describe_error(exc: BaseException) -> str:
+    """The error without the command it names: redis-py's pipeline errors quote the
+    failed command ("Command # 3 (HSET lm:{t}:c <id> <blob>) of pipeline caused error:
+    ..."), and a snapshot blob holds customer data, which must not reach a log line."""
+    text = str(exc)
+    if text.startswith("Command # "):
+        _, found, cause = text.partition(" caused error: ")
+        text = cause if found else "a pipelined command failed"
+    return f"{type(exc).__name__}: {text}"
