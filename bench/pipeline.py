@@ -959,6 +959,7 @@ class Options:
     replay_repeat: int
     output: Path | None
     loadavg_at_start: list[float]
+    keep_logs: bool = False
 
 
 def _rate(events: int, seconds: float) -> int:
@@ -1126,6 +1127,11 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         help="(f) open conversations measured (default 20000, quick 2000)",
     )
     parser.add_argument("--output", type=Path, help="also write the JSON here")
+    parser.add_argument(
+        "--keep-logs",
+        action="store_true",
+        help="keep the temporary directory (worker and broker logs) after a clean run too",
+    )
     args = parser.parse_args(argv)
     events = args.events or (QUICK_EVENTS if args.quick else DEFAULT_EVENTS)
     if events < 1000:
@@ -1139,6 +1145,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         replay_repeat=1 if args.quick else 3,
         output=args.output,
         loadavg_at_start=[round(x, 2) for x in os.getloadavg()],
+        keep_logs=args.keep_logs,
     )
 
 
@@ -1160,7 +1167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
     finally:
         procs.stop_all()
-    if _errors(report):
+    if _errors(report) or options.keep_logs:
         say(f"logs kept in {home}")
         report["logs"] = str(home)
     else:

@@ -1,18 +1,20 @@
-"""Holes in what Faust delivers are filled from the broker (real broker, no Faust consumer).
+"""The worker's input path against a real broker: `InputReader` and the hole refill.
 
-Faust drops records it already fetched when a rebalance or a flow pause
-interrupts a fetch, and later commits past them as a gap. Seen after a
-`kill -9` and restart: a partition delivered offset 328, then 336. The
-worker's `Pipeline` must notice such a hole wherever it is (at a batch's
-start, inside a batch, or at the partition's end with nothing after it) and
-apply the missing records, read directly from the broker, in offset order.
+The worker reads each owned partition itself (`InputReader`), from the state's
+applied offset + 1, so a changelog that recovered short simply reads those
+records again. A record that still arrives past the state's end (a batch
+fetched before a reassignment, or Faust delivering after all) leaves a hole,
+at a batch's start or inside it: `Pipeline` applies the missing records first,
+read directly from the broker, in offset order.
 
-`Pipeline` runs here on its own: a stand-in for the Faust app (the consumer's
-highwater only) and plain dict tables, with a real broker holding the input.
+`Pipeline` runs here on its own: a stand-in for the Faust app and plain dict
+tables, with a real broker holding the input.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -25,7 +27,6 @@ from aiokafka import AIOKafkaProducer
 from livemetrics.config import Config
 from livemetrics.simulate.streams import generate_stream
 from livemetrics.stack.broker import EmbeddedBroker
-from livemetrics.stream import worker as worker_module
 from livemetrics.stream.settings import WorkerSettings
 from livemetrics.stream.worker import Pipeline
 
@@ -45,20 +46,9 @@ class PlainTable:
 
 
 @dataclass
-class StandInConsumer:
-    highwaters: dict[Any, int] = field(default_factory=dict)
-    positions: dict[Any, int] = field(default_factory=dict)  # next offset to fetch
-
-    def highwater(self, tp: Any) -> int:
-        return self.highwaters[tp]
-
-    async def position(self, tp: Any) -> int | None:
-        return self.positions.get(tp)
-
-
-@dataclass
 class StandInApp:
-    consumer: StandInConsumer = field(default_factory=StandInConsumer)
+    """What `Pipeline` reads of the Faust app outside a tick."""
+
     rebalancing: bool = False
 
 
@@ -90,16 +80,27 @@ def _pipeline(broker: EmbeddedBroker, app: StandInApp) -> Pipeline:
 
 
 def _batch(topic: str, lines: list[bytes], offsets: range | list[int]) -> list[Any]:
-    """Stream events as Faust hands them to an agent (only `.message` is used)."""
-    return [
-        SimpleNamespace(message=SimpleNamespace(topic=topic, partition=0, offset=o, value=lines[o]))
-        for o in offsets
-    ]
+    """Input records as the reader (or Faust) hands them over."""
+    return [SimpleNamespace(topic=topic, partition=0, offset=o, value=lines[o]) for o in offsets]
 
 
 def _outcomes(pipeline: Pipeline, topic: str) -> int:
     """How many input records got an outcome (processed, duplicate, dead-lettered)."""
     return sum(pipeline.processor.partition(topic, 0).counters.values())
+
+
+async def _run_input_until_applied(pipeline: Pipeline, topic: str, offset: int) -> None:
+    """Run the worker's input loop until the partition has applied `offset`."""
+    task = asyncio.create_task(pipeline.run_input())
+    deadline = time.monotonic() + 30
+    try:
+        while pipeline.processor.partition(topic, 0).applied_offset < offset:
+            assert not task.done(), task.exception()
+            assert time.monotonic() < deadline, "the input loop did not catch up in 30 s"
+            await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 @pytest.mark.parametrize(
@@ -140,85 +141,45 @@ async def test_records_of_a_partition_not_owned_are_left_alone(
     assert (topic, 0) not in pipeline.active
 
 
-async def test_a_hole_at_the_partition_end_is_refilled_by_the_tick(
-    broker: EmbeddedBroker,
-    input_topic: tuple[str, list[bytes]],
-    monkeypatch: pytest.MonkeyPatch,
+async def test_the_reader_starts_at_the_applied_offset(
+    broker: EmbeddedBroker, input_topic: tuple[str, list[bytes]]
 ) -> None:
-    """No later record reveals it: the consumer's position past what was applied does,
-    once the partition is quiet."""
+    """State that has applied 0..19 reads on from 20: each record gets one outcome."""
     topic, lines = input_topic
-    app = StandInApp()
-    pipeline = _pipeline(broker, app)
+    pipeline = _pipeline(broker, StandInApp())
     pipeline.assigned = {(topic, 0)}
-    app.consumer.highwaters[worker_module.TP(topic, 0)] = RECORDS
-    app.consumer.positions[worker_module.TP(topic, 0)] = RECORDS  # fetched, then dropped
     try:
-        await pipeline.process(_batch(topic, lines, range(30)))  # 30..39 dropped
+        await pipeline.process(_batch(topic, lines, range(20)))
         pipeline.settled = True
-        await pipeline.tick()
-        assert _outcomes(pipeline, topic) == 30, "refilled while records may still come"
-        monkeypatch.setattr(worker_module, "TAIL_GAP_SECONDS", 0.0)
-        await pipeline.tick()
+        await _run_input_until_applied(pipeline, topic, RECORDS - 1)
     finally:
         await pipeline.output.stop()
-        await pipeline.input_check.close()
+    assert pipeline.reader.positions == {(topic, 0): 20}
+    assert _outcomes(pipeline, topic) == RECORDS
+
+
+async def test_the_reader_waits_for_the_end_of_a_rebalance(
+    broker: EmbeddedBroker, input_topic: tuple[str, list[bytes]]
+) -> None:
+    """Until the tables are recovered the partition's state is not known: nothing is read."""
+    topic, _ = input_topic
+    app = StandInApp(rebalancing=True)
+    pipeline = _pipeline(broker, app)
+    pipeline.assigned = {(topic, 0)}
+    pipeline.settled = True
+    task = asyncio.create_task(pipeline.run_input())
+    try:
+        await asyncio.sleep(1.0)
+        assert _outcomes(pipeline, topic) == 0
+        assert pipeline.reader_stale
+        app.rebalancing = False
+        deadline = time.monotonic() + 30
+        while _outcomes(pipeline, topic) < RECORDS:
+            assert not task.done(), task.exception()
+            assert time.monotonic() < deadline, "not read after the rebalance ended"
+            await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await pipeline.output.stop()
     assert pipeline.processor.partition(topic, 0).applied_offset == RECORDS - 1
-    assert _outcomes(pipeline, topic) == RECORDS
-
-
-async def _quiet_after_30(
-    broker: EmbeddedBroker, topic: str, lines: list[bytes], *, position: int, rebalancing: bool
-) -> Pipeline:
-    """Offsets 0..29 delivered, then a tick of a partition quiet long enough, whose
-    highwater is at RECORDS and whose consumer position is at `position`."""
-    app = StandInApp(rebalancing=rebalancing)
-    pipeline = _pipeline(broker, app)
-    pipeline.assigned = {(topic, 0)}
-    app.consumer.highwaters[worker_module.TP(topic, 0)] = RECORDS
-    app.consumer.positions[worker_module.TP(topic, 0)] = position
-    try:
-        await pipeline.process(_batch(topic, lines, range(30)))
-        pipeline.settled = True
-        await pipeline.tick()
-    finally:
-        await pipeline.output.stop()
-        await pipeline.input_check.close()
-    return pipeline
-
-
-async def test_no_refill_of_records_not_fetched_yet(
-    broker: EmbeddedBroker,
-    input_topic: tuple[str, list[bytes]],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A backlog Faust has not fetched yet is no hole: Faust delivers it in turn."""
-    topic, lines = input_topic
-    monkeypatch.setattr(worker_module, "TAIL_GAP_SECONDS", 0.0)
-    pipeline = await _quiet_after_30(broker, topic, lines, position=30, rebalancing=False)
-    assert _outcomes(pipeline, topic) == 30
-
-
-async def test_no_refill_during_a_rebalance(
-    broker: EmbeddedBroker,
-    input_topic: tuple[str, list[bytes]],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Between a revoke and the end of recovery the partition may not be ours."""
-    topic, lines = input_topic
-    monkeypatch.setattr(worker_module, "TAIL_GAP_SECONDS", 0.0)
-    pipeline = await _quiet_after_30(broker, topic, lines, position=RECORDS, rebalancing=True)
-    assert _outcomes(pipeline, topic) == 30
-
-
-async def test_a_quiet_partition_fetched_past_its_state_is_refilled(
-    broker: EmbeddedBroker,
-    input_topic: tuple[str, list[bytes]],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The same tick outside a rebalance, with the position past the state: refilled
-    (what the two tests above leave alone is then left alone for their reason)."""
-    topic, lines = input_topic
-    monkeypatch.setattr(worker_module, "TAIL_GAP_SECONDS", 0.0)
-    pipeline = await _quiet_after_30(broker, topic, lines, position=RECORDS, rebalancing=False)
-    assert _outcomes(pipeline, topic) == RECORDS

@@ -2,8 +2,8 @@
 
 Topology (declared here, computed in `processor.py`):
 
-    chat.events        --(key conversation_id)--> events agent --+
-    chat.agent-status  --(key agent_id)---------> status agent --+--> LiveProcessor
+    chat.events        --(key conversation_id)--> InputReader --+
+    chat.agent-status  --(key agent_id)---------> (aiokafka)   --+--> LiveProcessor
                                                                   |
       table `conversations` (changelog): engine state + cells + source offset per
         conversation; per input partition its applied offset and the cells without
@@ -15,16 +15,19 @@ Topology (declared here, computed in `processor.py`):
         them while Redis is away)
       livemetrics.observations / .sla / chat.events.dlq <- 2. produced in batches;
         `WorkerOutput.flush` waits for the broker's acknowledgement
-      changelogs stamped with the applied offsets <- 3. produced by Faust, which
-        flushes its producer before it commits input offsets (4.), so a committed
-        offset is always covered by durable state, and state ahead of the commit
-        is skipped on redelivery (offset <= applied).
+      changelogs stamped with the applied offsets <- 3. produced by Faust; the tick
+        flushes Faust's producer before it commits the applied offsets (4.), so a
+        committed offset is always covered by durable state. The commit is for
+        Kafka's lag tools: input is read from the state's applied offsets.
 
-A hole in the input (offsets the state lacks although they were committed or
-delivered past: a changelog recovered short after kill -9, or records Faust
-fetched and dropped at a rebalance) is detected at every record, and at a quiet
-partition's end by the tick, and refilled by reading the missing offsets
-straight from the broker, in order.
+Input records do not go through Faust's per-message path: Faust runs the group
+and recovers the tables, and `InputReader` (stream/input_reader.py) reads each
+owned partition from the state's applied offset + 1 once its tables are
+recovered. A changelog recovered short after kill -9 therefore reads those
+records again (skipped per conversation where the state has them), and a
+reassignment never drops fetched records. Should a record still arrive past
+the state's end (a hole), the missing offsets are read straight from the
+broker and applied first, in order.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ from livemetrics.sinks.prometheus import PrometheusSink
 from livemetrics.sinks.redis_outbox import RedisOutbox
 from livemetrics.sinks.redis_store import ConversationSnapshot, PartitionSnapshot, RedisStore
 from livemetrics.stream.input_check import AppliedRecord, BrokerLostInput, InputCheck
+from livemetrics.stream.input_reader import InputReader
 from livemetrics.stream.output import WorkerOutput
 from livemetrics.stream.processor import (
     EVENTS,
@@ -69,10 +73,7 @@ from livemetrics.web.api import register_web
 log = logging.getLogger("livemetrics.worker")
 LIVE = "livemetrics.live"
 REFILL_TIMEOUT = 60.0
-# a partition whose end is ahead of its state and that got no record for this long
-# lost the records Faust fetched last (see `Pipeline.process`): read them directly
-TAIL_GAP_SECONDS = 5.0
-TAIL_REFILL_LIMIT = 10_000  # records per tick, well inside REFILL_TIMEOUT
+IDLE_SECONDS = 0.05  # the input loop's pause while a rebalance is in progress
 RECOVERY_CHECK_SECONDS = 5.0
 REDIS_TIMEOUT = 5.0  # a blackholed Redis must not hold a batch longer than this
 
@@ -94,7 +95,6 @@ class Pipeline:
         self.lock = asyncio.Lock()
         self.tables: dict[str, Any] = {}
         self.active: set[tuple[str, int]] = set()
-        self.last_delivery: dict[tuple[str, int], float] = {}  # monotonic, per partition
         # True from the end of a rebalance's table recovery until the next revoke: only
         # then do the assignor's partitions and the recovered tables belong together
         # (Faust's `recovery.completed` stays set after the first recovery)
@@ -110,6 +110,11 @@ class Pipeline:
         self.gauges_written: dict[int, set[str]] = {}
         self.last_gauges = 0.0
         self.input_check = InputCheck(settings.bootstrap, kafka_options())
+        self.reader = InputReader(settings.bootstrap, kafka_options())
+        # set whenever the reader's positions may no longer follow the state (a
+        # rebalance, records fetched across one): the next read seeks them again
+        self.reader_stale = True
+        self.committed: dict[tuple[str, int], int] = {}  # what this worker committed
         manifest = load_manifest()
         self.output = WorkerOutput(
             settings.bootstrap,
@@ -118,9 +123,46 @@ class Pipeline:
         )
         self.last_input_check = time.monotonic()
 
+    # -- input ------------------------------------------------------------------
+
+    async def run_input(self) -> None:
+        """Read the owned input partitions and process them, batch by batch, forever."""
+        reader = self.reader
+        await reader.start()
+        try:
+            while True:
+                if not self.settled or self.app.rebalancing:
+                    self.reader_stale = True
+                    await asyncio.sleep(IDLE_SECONDS)
+                    continue
+                async with self.lock:
+                    await self._activate_assigned()
+                    if self.reader_stale or reader.positions.keys() != self.active:
+                        reader.assign(self._positions())
+                        self.reader_stale = False
+                records = await reader.read(
+                    int(self.settings.batch_within * 1000), self.settings.batch_size
+                )
+                if not records:
+                    continue
+                if self.reader_stale or not self.settled or self.app.rebalancing:
+                    continue  # fetched across a rebalance: read again from the state
+                await self.process(records)
+        finally:
+            await reader.stop()
+
+    def _positions(self) -> dict[tuple[str, int], int]:
+        processor = self.processor
+        return {
+            (topic, partition): processor.partition(topic, partition).applied_offset + 1
+            for topic, partition in self.active
+        }
+
     # -- batches ----------------------------------------------------------------
 
-    async def process(self, events: Sequence[Any]) -> None:
+    async def process(self, records: Sequence[Any]) -> None:
+        """Apply a batch of input records (anything with topic, partition, offset and
+        value: aiokafka's records, Faust's messages) and flush what it changed."""
         started = time.perf_counter()
         async with self.lock:
             processor = self.processor
@@ -130,29 +172,25 @@ class Pipeline:
             # now (a batch fetched before a revoke); looked up once per partition
             states: dict[tuple[str, int], PartitionState | None] = {}
             not_owned = 0
-            for event in events:
-                message = event.message
-                topic, partition, offset = message.topic, message.partition, message.offset
+            for record in records:
+                topic, partition, offset = record.topic, record.partition, record.offset
                 key = (topic, partition)
                 if key in states:
                     state = states[key]
                 elif key in assigned:
-                    await self._activate(topic, partition, offset)
+                    await self._activate(topic, partition)
                     state = states[key] = processor.partition(topic, partition)
-                    self.last_delivery[key] = time.monotonic()
                 else:
                     state = states[key] = None
                 if state is None:
                     not_owned += 1
                     continue
                 if offset > state.applied_offset + 1:
-                    # Checked per record, not per batch: the state may have been
-                    # restored from a changelog that ended short of the commit, and
-                    # Faust drops records it fetched when a rebalance or a flow pause
-                    # interrupts a fetch, then commits past them as a gap; both leave
-                    # a hole in the middle of a batch as well as at its start.
+                    # Checked per record: the reader starts at the state's position,
+                    # but a batch fetched before a reassignment, or Faust delivering
+                    # after all, may start past it or leave a hole inside
                     await self._refill(topic, partition, state.applied_offset + 1, offset)
-                apply(topic, partition, offset, message.value)
+                apply(topic, partition, offset, record.value or b"")
             if not_owned:
                 log.warning("%d records of partitions no longer owned left alone", not_owned)
             self._note_clock()
@@ -161,15 +199,13 @@ class Pipeline:
 
     def lag(self) -> dict[tuple[str, int], int]:
         """Records behind the partition end, per owned input partition."""
-        consumer = self.app.consumer
         out = {}
         for topic, partition in self.active:
-            try:
-                highwater = consumer.highwater(TP(topic, partition))
-            except Exception:  # no fetch yet for this partition
+            highwater = self.reader.highwater(topic, partition)
+            if highwater is None:  # no fetch yet for this partition
                 continue
             applied = self.processor.partition(topic, partition).applied_offset
-            out[(topic, partition)] = max(0, (highwater or 0) - applied - 1)
+            out[(topic, partition)] = max(0, highwater - applied - 1)
         return out
 
     def owned(self) -> dict[str, int]:
@@ -197,7 +233,6 @@ class Pipeline:
         """Advance the clock (global max, or the wall clock for live traffic); flush."""
         async with self.lock:
             await self._activate_assigned()
-            await self._refill_tails()
             try:
                 if self.redis is not None:
                     self.processor.advance(await self.redis.clock_us())
@@ -212,6 +247,8 @@ class Pipeline:
                 self.last_gauges = time.monotonic()
                 await self._publish_gauges()
             applied = self._applied_records()
+            to_commit = self._offsets_to_commit()
+        await self._commit(to_commit)
         # outside the lock: records at applied offsets never change on a healthy broker
         if time.monotonic() - self.last_input_check >= self.settings.input_check_seconds:
             self.last_input_check = time.monotonic()
@@ -220,6 +257,31 @@ class Pipeline:
             except BrokerLostInput as exc:
                 log.critical("%s", exc)
                 raise
+
+    def _offsets_to_commit(self) -> dict[tuple[str, int], int]:
+        offsets = {}
+        for key in self.active:
+            offset = self.processor.partition(*key).applied_offset + 1
+            if offset > 0 and self.committed.get(key) != offset:
+                offsets[key] = offset
+        return offsets
+
+    async def _commit(self, offsets: dict[tuple[str, int], int]) -> None:
+        """Commit applied offsets to the group, for Kafka's lag tools (the reader's
+        position is the state's): once Faust's producer has flushed the changelog
+        records that carry them, so a committed offset is always durable state."""
+        if not offsets or not self.settled or self.app.rebalancing:
+            return  # a commit while the group rebalances is refused and forces a rejoin
+        try:
+            await self.app.producer.flush()
+            done = await self.app.consumer._commit(  # type: ignore[attr-defined]
+                {TP(topic, partition): offset for (topic, partition), offset in offsets.items()}
+            )
+        except Exception as exc:  # a rebalance or a broker away: the next tick tries again
+            log.warning("input offsets not committed (%s); retrying", exc)
+            return
+        if done:
+            self.committed.update(offsets)
 
     def _applied_records(self) -> list[AppliedRecord]:
         out = []
@@ -318,41 +380,14 @@ class Pipeline:
         if not self.settled or self.app.rebalancing:
             return
         for topic, partition in sorted(self.assigned - self.active):
-            await self._activate(topic, partition, None)
+            await self._activate(topic, partition)
 
-    async def _refill_tails(self) -> None:
-        """Apply records Faust fetched and dropped at a partition's end (see `process`):
-        no later record reveals that hole; the consumer's position past what was
-        applied, with no record for a while, does."""
-        if not self.settled or self.app.rebalancing:
-            return
-        consumer = self.app.consumer
-        now = time.monotonic()
-        for topic, partition in sorted(self.active):
-            if now - self.last_delivery.get((topic, partition), now) < TAIL_GAP_SECONDS:
-                continue
-            try:
-                highwater = consumer.highwater(TP(topic, partition))
-            except Exception:  # no fetch yet for this partition
-                continue
-            applied = self.processor.partition(topic, partition).applied_offset
-            if highwater is None or highwater <= applied + 1:
-                continue
-            position = await consumer.position(TP(topic, partition))
-            if position is None or position <= applied + 1:
-                continue  # not fetched yet (a backlog): Faust delivers it in turn
-            # fetched (the position moved past them) but never delivered: dropped
-            stop = min(position, applied + 1 + TAIL_REFILL_LIMIT)
-            await self._refill(topic, partition, applied + 1, stop)
-            self.last_delivery[topic, partition] = time.monotonic()
-
-    async def _activate(self, topic: str, partition: int, first_offset: int | None) -> None:
-        """Load a newly owned partition's state from its recovered tables; refill any gap."""
+    async def _activate(self, topic: str, partition: int) -> None:
+        """Load a newly owned partition's state from its recovered tables."""
         key = (topic, partition)
         if key in self.active:
             return
         self.active.add(key)
-        self.last_delivery[key] = time.monotonic()
         processor = self.processor
         table = "conversations" if topic == EVENTS else "presence"
         part_key = partition_key(topic, partition)
@@ -372,23 +407,10 @@ class Pipeline:
                 ahead,
             )
         applied = processor.partition(topic, partition).applied_offset
-        committed = self._committed(topic, partition) if first_offset is None else None
-        if committed is not None and committed > applied + 1:
-            # activated without input (its gauges and timers): the tables may have been
-            # recovered short of what was committed, so bring the state up to the commit
-            # now instead of at the partition's next record
-            await self._refill(topic, partition, applied + 1, committed)
-            applied = processor.partition(topic, partition).applied_offset
         # the clock (set by this worker's other partitions) may be past deadlines the
         # previous owner's clock never reached: fire them now, as replay did
         processor.fire_due()
         log.info("partition %s:%s active, applied offset %s", topic, partition, applied)
-
-    def _committed(self, topic: str, partition: int) -> int | None:
-        """The group's committed offset (next to read) as Faust's consumer last saw it."""
-        offsets = getattr(self.app.consumer, "_committed_offset", None) or {}
-        offset = offsets.get(TP(topic, partition))
-        return offset if isinstance(offset, int) else None
 
     async def _refill(self, topic: str, partition: int, start: int, stop: int) -> None:
         """Apply offsets [start, stop) read directly from the broker (lost state records)."""
@@ -427,6 +449,7 @@ class Pipeline:
         # Our own applied offsets and the gap refill make them unnecessary.
         self.app.tables.recovery.active_offsets.clear()  # type: ignore[attr-defined]
         self.settled = False
+        self.reader_stale = True
         revoked = list(revoked)
         self.assigned -= {(tp.topic, tp.partition) for tp in revoked}
         async with self.lock:
@@ -439,9 +462,9 @@ class Pipeline:
                 )
             for tp in revoked:
                 key = (tp.topic, tp.partition)
+                self.committed.pop(key, None)
                 if key in self.active:
                     self.active.discard(key)
-                    self.last_delivery.pop(key, None)
                     if tp.topic == EVENTS:
                         self.processor.release(tp.partition)
                     else:
@@ -507,15 +530,23 @@ def create_app(settings: WorkerSettings, loglevel: str = "warning") -> faust.App
             extra_topic_configs=replication_configs(replication),
         )
 
+    # The agents subscribe the group to the input topics (so Faust assigns them with
+    # their tables), but Faust delivers nothing to them: `InputReader` reads the input.
+    # Should Faust deliver after all, the records go the same way (offsets already
+    # applied are skipped).
     @app.agent(events)
     async def process_events(stream: Any) -> None:
         async for batch in stream.take_events(settings.batch_size, within=settings.batch_within):
-            await pipeline.process(batch)
+            await pipeline.process([event.message for event in batch])
 
     @app.agent(status)
     async def process_status(stream: Any) -> None:
         async for batch in stream.take_events(settings.batch_size, within=settings.batch_within):
-            await pipeline.process(batch)
+            await pipeline.process([event.message for event in batch])
+
+    @app.task
+    async def read_input() -> None:
+        await pipeline.run_input()
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
@@ -531,6 +562,7 @@ def create_app(settings: WorkerSettings, loglevel: str = "warning") -> faust.App
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(app: faust.App, assigned: Any, **kwargs: Any) -> None:
+        keep_input_from_faust(app.consumer, {EVENTS, STATUS})
         pipeline.assigned = {
             (tp.topic, tp.partition) for tp in assigned if tp.topic in (EVENTS, STATUS)
         }
@@ -567,6 +599,21 @@ def create_app(settings: WorkerSettings, loglevel: str = "warning") -> faust.App
     register_web(app, pipeline)
     app.livemetrics_pipeline = pipeline  # type: ignore[attr-defined]
     return app
+
+
+def keep_input_from_faust(consumer: Any, topics: set[str]) -> None:
+    """Faust's consumer never fetches the input topics for delivery: it pauses every
+    partition at a rebalance and resumes the non-changelog ones once the tables are
+    recovered; the input ones stay paused (InputReader reads them)."""
+    if getattr(consumer, "livemetrics_input_kept", False):
+        return
+    resume = consumer.resume_partitions
+
+    def resume_partitions(tps: Iterable[Any]) -> None:
+        resume({tp for tp in tps if tp.topic not in topics})
+
+    consumer.resume_partitions = resume_partitions
+    consumer.livemetrics_input_kept = True
 
 
 def run_worker(settings: WorkerSettings, loglevel: str = "warning") -> int:
