@@ -13,6 +13,7 @@ An explicit registry (no globals), a custom collector that reads on scrape.
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -112,12 +113,8 @@ class _Histogram:
         self.total = 0.0
 
     def observe(self, value: float) -> None:
-        for i, bound in enumerate(self.bounds):
-            if value <= bound:
-                self.buckets[i] += 1
-                break
-        else:
-            self.buckets[-1] += 1
+        # the first bound >= value (Prometheus' `le`); past the last: the +Inf bucket
+        self.buckets[bisect_left(self.bounds, value)] += 1
         self.total += value
 
     def cumulative(self) -> list[tuple[str, float]]:
