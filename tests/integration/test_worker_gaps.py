@@ -117,6 +117,7 @@ async def test_a_hole_in_the_delivered_records_is_refilled(
     topic, lines = input_topic
     pipeline = _pipeline(broker, StandInApp())
     pipeline.assigned = {(topic, 0)}
+    pipeline.settled = True
     try:
         await pipeline.process(_batch(topic, lines, range(10)))
         await pipeline.process(_batch(topic, lines, second_batch))
@@ -141,6 +142,22 @@ async def test_records_of_a_partition_not_owned_are_left_alone(
     assert (topic, 0) not in pipeline.active
 
 
+async def test_records_before_the_tables_are_recovered_are_left_alone(
+    broker: EmbeddedBroker, input_topic: tuple[str, list[bytes]]
+) -> None:
+    """Assigned, but the rebalance has not settled: the partition's state is unknown yet
+    (the reader reads the records again afterwards)."""
+    topic, lines = input_topic
+    pipeline = _pipeline(broker, StandInApp())
+    pipeline.assigned = {(topic, 0)}
+    try:
+        await pipeline.process(_batch(topic, lines, range(10)))
+    finally:
+        await pipeline.output.stop()
+    assert _outcomes(pipeline, topic) == 0
+    assert (topic, 0) not in pipeline.active
+
+
 async def test_the_reader_starts_at_the_applied_offset(
     broker: EmbeddedBroker, input_topic: tuple[str, list[bytes]]
 ) -> None:
@@ -148,9 +165,9 @@ async def test_the_reader_starts_at_the_applied_offset(
     topic, lines = input_topic
     pipeline = _pipeline(broker, StandInApp())
     pipeline.assigned = {(topic, 0)}
+    pipeline.settled = True
     try:
         await pipeline.process(_batch(topic, lines, range(20)))
-        pipeline.settled = True
         await _run_input_until_applied(pipeline, topic, RECORDS - 1)
     finally:
         await pipeline.output.stop()

@@ -15,6 +15,7 @@ from the state. Committed offsets only show the lag to Kafka tools.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -65,9 +66,10 @@ class InputReader:
     async def read(self, timeout_ms: int, max_records: int) -> list[ConsumerRecord[Any, Any]]:
         """The next records of the assigned partitions, in offset order per partition;
         returns as soon as any are there, empty after `timeout_ms`."""
-        consumer = self._consumer()
-        if not self.positions:
+        if not self.positions:  # nothing owned: wait as a read would (never spin)
+            await asyncio.sleep(timeout_ms / 1000)
             return []
+        consumer = self._consumer()
         batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
         if len(batches) == 1:
             return next(iter(batches.values()))

@@ -75,6 +75,7 @@ log = logging.getLogger("livemetrics.worker")
 LIVE = "livemetrics.live"
 REFILL_TIMEOUT = 60.0
 IDLE_SECONDS = 0.05  # the input loop's pause while a rebalance is in progress
+MAX_POLL_INTERVAL_SECONDS = 7 * 24 * 3600.0  # see create_app
 RECOVERY_CHECK_SECONDS = 5.0
 REDIS_TIMEOUT = 5.0  # a blackholed Redis must not hold a batch longer than this
 
@@ -182,7 +183,9 @@ class Pipeline:
                 key = (topic, partition)
                 if key in states:
                     state = states[key]
-                elif key in assigned:
+                elif key in assigned and self.settled and not self.app.rebalancing:
+                    # (only once its tables are recovered; otherwise the reader reads
+                    # the records again after the rebalance)
                     await self._activate(topic, partition)
                     state = states[key] = processor.partition(topic, partition)
                 else:
@@ -279,10 +282,16 @@ class Pipeline:
             return  # a commit while the group rebalances is refused and forces a rejoin
         try:
             await self.app.producer.flush()
-            done = await self.app.consumer._commit(  # type: ignore[attr-defined]
-                {TP(topic, partition): offset for (topic, partition), offset in offsets.items()}
-            )
-        except Exception as exc:  # a rebalance or a broker away: the next tick tries again
+            # the flush awaited: a rebalance may have begun or given partitions away, and
+            # Faust's `_commit` crashes the worker on an empty commit (aiokafka refuses it)
+            consumer = self.app.consumer
+            assignment = consumer.assignment()
+            tps = {TP(topic, partition): offset for (topic, partition), offset in offsets.items()}
+            tps = {tp: offset for tp, offset in tps.items() if tp in assignment}
+            if not tps or not self.settled or self.app.rebalancing:
+                return
+            done = await consumer._commit(tps)  # type: ignore[attr-defined]
+        except Exception as exc:  # a broker away: the next tick tries again
             log.warning("input offsets not committed (%s); retrying", exc)
             return
         if done:
@@ -501,6 +510,10 @@ def create_app(settings: WorkerSettings, loglevel: str = "warning") -> faust.App
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=1.0,
         broker_commit_interval=1.0,
+        # Faust's own consumer fetches no input (InputReader does) and, once the tables
+        # are recovered, nothing at all: aiokafka counts that as idle and leaves the
+        # group after max_poll_interval (Faust's default 1000 s), never to rejoin
+        broker_max_poll_interval=MAX_POLL_INTERVAL_SECONDS,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         table_standby_replicas=0,
@@ -568,6 +581,7 @@ def create_app(settings: WorkerSettings, loglevel: str = "warning") -> faust.App
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(app: faust.App, assigned: Any, **kwargs: Any) -> None:
         keep_input_from_faust(app.consumer, {EVENTS, STATUS})
+        pipeline.settled = False  # a late signal of the previous recovery set it
         pipeline.assigned = {
             (tp.topic, tp.partition) for tp in assigned if tp.topic in (EVENTS, STATUS)
         }
@@ -617,7 +631,17 @@ def keep_input_from_faust(consumer: Any, topics: set[str]) -> None:
     def resume_partitions(tps: Iterable[Any]) -> None:
         resume({tp for tp in tps if tp.topic not in topics})
 
+    # Faust's livelock detector would log an error every 2.5 s per input partition
+    # that its own consumer stopped fetching (after `stream_processing_timeout`);
+    # the input's liveness is the worker's (`livemetrics_consumer_lag`, status)
+    verify = consumer.verify_event_path
+
+    def verify_event_path(now: float, tp: Any) -> None:
+        if tp.topic not in topics:
+            verify(now, tp)
+
     consumer.resume_partitions = resume_partitions
+    consumer.verify_event_path = verify_event_path
     consumer.livemetrics_input_kept = True
 
 
