@@ -65,6 +65,7 @@ from livemetrics.sinks.redis_store import ConversationSnapshot, RedisStore, enco
 from livemetrics.stack.broker import EmbeddedBroker
 from livemetrics.stack.ports import free_port, spawn_in_group, stop_group
 from livemetrics.stack.redis_server import EmbeddedRedis
+from livemetrics.stack.up import EMBEDDED_SESSION_TIMEOUT
 from livemetrics.stream.processor import PARTITION_KEY_PREFIX, LiveProcessor
 from livemetrics.stream.settings import WorkerSettings
 
@@ -189,6 +190,11 @@ class Processes:
             str(port),
             "--data-dir",
             str(self.home / app_id),
+            # as `livemetrics up` runs it on the embedded broker (figure (g))
+            "--session-timeout",
+            str(EMBEDDED_SESSION_TIMEOUT),
+            "--loglevel",
+            os.environ.get("LIVEMETRICS_LOGLEVEL", "warning"),
         ]
         log_path = self.home / f"{name}.log"
         worker = WorkerProcess(spawn_in_group(argv, log_path, _child_env()), app_id, port, log_path)
