@@ -415,18 +415,23 @@ def test_broker_restart_is_recovered_by_restarting_workers_and_reproducing(
     """Memory-only broker: a restart loses topics, offsets and changelogs (not Redis).
 
     The documented recovery: restart the workers (their state came from the lost
-    changelogs), then publish the source data again; the report is replay's.
+    changelogs), then publish the source data again; the report is replay's. The
+    worker goes down with the broker here (as under `livemetrics up`): one left
+    running reconnects and can auto-create the input topics with the broker's default
+    partition count before they are declared (seen: chat.agent-status with 4).
+    A running worker noticing the restart is `test_running_worker_notices_...`.
     """
     before = generate_stream(35, conversations=60)
     after = generate_stream(36, conversations=60)
     live_stack.start_worker(index=0)
     _produce(live_stack, _write(live_stack.home / "before.jsonl", before))
     _settle(live_stack, before)
+    live_stack.kill(0)
+    live_stack.forget(0)
     _restart_broker_empty(live_stack)
     assert asyncio.run(end_offsets(live_stack.broker.bootstrap, ["chat.events"])) == {
         TopicPartition("chat.events", n): 0 for n in range(6)
     }
-    live_stack.kill(0)
     live_stack.start_worker(index=1)
     _produce(live_stack, _write(live_stack.home / "again.jsonl", before + after))
     _settle(live_stack, before + after)
