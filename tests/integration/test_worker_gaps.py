@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaProducer
 from livemetrics.config import Config
 from livemetrics.simulate.streams import generate_stream
 from livemetrics.stack.broker import EmbeddedBroker
+from livemetrics.stream.input_reader import InputReader
 from livemetrics.stream.settings import WorkerSettings
 from livemetrics.stream.worker import Pipeline
 
@@ -89,12 +90,18 @@ def _outcomes(pipeline: Pipeline, topic: str) -> int:
     return sum(pipeline.processor.partition(topic, 0).counters.values())
 
 
-async def _run_input_until_applied(pipeline: Pipeline, topic: str, offset: int) -> None:
-    """Run the worker's input loop until the partition has applied `offset`."""
+async def _run_input(pipeline: Pipeline, done: Callable[[], bool], during: float = 0.0) -> None:
+    """Run the worker's input loop until `done()`; `during` seconds in, the app's
+    rebalance (if any) ends."""
     task = asyncio.create_task(pipeline.run_input())
-    deadline = time.monotonic() + 30
     try:
-        while pipeline.processor.partition(topic, 0).applied_offset < offset:
+        if during:
+            await asyncio.sleep(during)
+            assert not done(), "read while the rebalance was going on"
+            assert pipeline.reader_stale
+            pipeline.app.rebalancing = False
+        deadline = time.monotonic() + 30
+        while not done():
             assert not task.done(), task.exception()
             assert time.monotonic() < deadline, "the input loop did not catch up in 30 s"
             await asyncio.sleep(0.05)
@@ -127,29 +134,23 @@ async def test_a_hole_in_the_delivered_records_is_refilled(
     assert _outcomes(pipeline, topic) == RECORDS
 
 
-async def test_records_of_a_partition_not_owned_are_left_alone(
-    broker: EmbeddedBroker, input_topic: tuple[str, list[bytes]]
+@pytest.mark.parametrize(
+    ("assigned", "settled"),
+    [
+        # a batch fetched before a revoke: another worker owns the partition now
+        pytest.param(False, True, id="not-owned"),
+        # assigned, but the tables are not recovered yet: its state is unknown (the
+        # reader reads the records again once the rebalance has settled)
+        pytest.param(True, False, id="before-recovery"),
+    ],
+)
+async def test_records_of_a_partition_not_ready_are_left_alone(
+    broker: EmbeddedBroker, input_topic: tuple[str, list[bytes]], assigned: bool, settled: bool
 ) -> None:
-    """A batch fetched before a revoke: another worker owns the partition now."""
     topic, lines = input_topic
     pipeline = _pipeline(broker, StandInApp())
-    pipeline.assigned = set()
-    try:
-        await pipeline.process(_batch(topic, lines, range(10)))
-    finally:
-        await pipeline.output.stop()
-    assert _outcomes(pipeline, topic) == 0
-    assert (topic, 0) not in pipeline.active
-
-
-async def test_records_before_the_tables_are_recovered_are_left_alone(
-    broker: EmbeddedBroker, input_topic: tuple[str, list[bytes]]
-) -> None:
-    """Assigned, but the rebalance has not settled: the partition's state is unknown yet
-    (the reader reads the records again afterwards)."""
-    topic, lines = input_topic
-    pipeline = _pipeline(broker, StandInApp())
-    pipeline.assigned = {(topic, 0)}
+    pipeline.assigned = {(topic, 0)} if assigned else set()
+    pipeline.settled = settled
     try:
         await pipeline.process(_batch(topic, lines, range(10)))
     finally:
@@ -168,7 +169,7 @@ async def test_the_reader_starts_at_the_applied_offset(
     pipeline.settled = True
     try:
         await pipeline.process(_batch(topic, lines, range(20)))
-        await _run_input_until_applied(pipeline, topic, RECORDS - 1)
+        await _run_input(pipeline, lambda: _outcomes(pipeline, topic) == RECORDS)
     finally:
         await pipeline.output.stop()
     assert pipeline.reader.positions == {(topic, 0): 20}
@@ -180,23 +181,41 @@ async def test_the_reader_waits_for_the_end_of_a_rebalance(
 ) -> None:
     """Until the tables are recovered the partition's state is not known: nothing is read."""
     topic, _ = input_topic
-    app = StandInApp(rebalancing=True)
-    pipeline = _pipeline(broker, app)
+    pipeline = _pipeline(broker, StandInApp(rebalancing=True))
     pipeline.assigned = {(topic, 0)}
     pipeline.settled = True
-    task = asyncio.create_task(pipeline.run_input())
     try:
-        await asyncio.sleep(1.0)
-        assert _outcomes(pipeline, topic) == 0
-        assert pipeline.reader_stale
-        app.rebalancing = False
-        deadline = time.monotonic() + 30
-        while _outcomes(pipeline, topic) < RECORDS:
-            assert not task.done(), task.exception()
-            assert time.monotonic() < deadline, "not read after the rebalance ended"
-            await asyncio.sleep(0.05)
+        await _run_input(pipeline, lambda: _outcomes(pipeline, topic) == RECORDS, during=1.0)
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
         await pipeline.output.stop()
     assert pipeline.processor.partition(topic, 0).applied_offset == RECORDS - 1
+
+
+async def test_a_read_interleaves_the_partitions_in_time_order(broker: EmbeddedBroker) -> None:
+    """aiokafka hands out one partition's fetched records at a time; the engine clock is
+    shared, so a read takes a share of each partition and orders them by timestamp."""
+    topic = f"interleave-{uuid.uuid4().hex[:8]}"
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
+    await producer.start()
+    try:
+        for n in range(600):  # partition 0 holds the even timestamps, 1 the odd ones
+            await producer.send_and_wait(
+                topic, b"x", partition=n % 2, timestamp_ms=1_700_000_000_000 + n
+            )
+    finally:
+        await producer.stop()
+    reader = InputReader(broker.bootstrap, {})
+    await reader.start()
+    try:
+        reader.assign({(topic, 0): 0, (topic, 1): 0})
+        records: list[Any] = []
+        deadline = time.monotonic() + 30
+        while len(records) < 600 and time.monotonic() < deadline:
+            batch = await reader.read(timeout_ms=500, max_records=200)
+            partitions = {r.partition for r in batch}
+            assert len(batch) <= 200 and (partitions == {0, 1} or len(records) + len(batch) > 400)
+            records += batch
+    finally:
+        await reader.stop()
+    assert [r.timestamp for r in records] == sorted(r.timestamp for r in records)
+    assert len(records) == 600
