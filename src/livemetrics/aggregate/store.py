@@ -21,6 +21,11 @@ from livemetrics.metrics import is_distribution
 CellKey = tuple[str | None, str | None, tuple[str | None, ...], tuple[str, ...]]
 Cell = dict[str, Any]  # metric -> int (counter) | Distribution
 
+# metric -> is it a distribution, as metrics are met; bounded, since currencies
+# (`transaction_amount_<CURRENCY>`) come from the input
+_metric_is_distribution: dict[str, bool] = {}
+_METRIC_MEMO_LIMIT = 4096
+
 
 class AggregateStore:
     """In-memory cells plus the latest attributes of every conversation."""
@@ -30,19 +35,39 @@ class AggregateStore:
         self.attributes: dict[tuple[str, str], dict[str, Any]] = {}
 
     def apply(self, outputs: Iterable[Output]) -> None:
-        """Fold engine outputs in; SLA events are for sinks, not aggregates."""
+        """Fold engine outputs in; SLA events are for sinks, not aggregates.
+
+        The hot loop of `replay`: counters (most observations) are folded
+        inline, distributions by `_fold`; same result as `_fold` for each.
+        """
         cells = self.cells
+        attributes = self.attributes
+        distribution = _metric_is_distribution
         for item in outputs:
-            if isinstance(item, Observation):
-                key = (item.day, item.hour, item.dims, item.agents)
-                cell = cells.get(key)
-                if cell is None:
-                    cell = cells[key] = {}
+            if type(item) is not Observation:
+                if isinstance(item, ConversationAttributes):
+                    attributes[(item.tenant, item.conversation_id)] = item.values
+                continue
+            metric, _, _, day, hour, dims, agents, sign, _ = item
+            key = (day, hour, dims, agents)
+            cell = cells.get(key)
+            if cell is None:
+                cell = cells[key] = {}
+            folds_as_distribution = distribution.get(metric)
+            if folds_as_distribution is None:
+                folds_as_distribution = is_distribution(metric)
+                if len(distribution) < _METRIC_MEMO_LIMIT:
+                    distribution[metric] = folds_as_distribution
+            if folds_as_distribution:
                 _fold(cell, item)
-                if item.sign < 0 and _is_empty(cell):
-                    del cells[key]
-            elif isinstance(item, ConversationAttributes):
-                self.attributes[(item.tenant, item.conversation_id)] = item.values
+            else:
+                count = cell.get(metric, 0) + sign
+                if count:
+                    cell[metric] = count
+                else:
+                    del cell[metric]
+            if sign < 0 and not cell:
+                del cells[key]
 
     def items(self) -> Iterator[tuple[CellKey, Cell]]:
         return iter(self.cells.items())
@@ -83,10 +108,6 @@ def _fold(cell: Cell, obs: Observation) -> None:
             cell[metric] = value
         else:
             del cell[metric]
-
-
-def _is_empty(cell: Cell) -> bool:
-    return not cell
 
 
 def _cell_to_state(cell: Cell) -> dict[str, Any]:

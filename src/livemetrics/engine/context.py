@@ -20,6 +20,8 @@ TIMER_SLA_RISK = 1
 TIMER_SLA_BREACH = 2
 TIMER_RETENTION = 3
 
+_new_tuple = tuple.__new__
+
 Schedule = Callable[[int, tuple[str, str], int, tuple[str, int] | None], None]
 
 
@@ -50,7 +52,10 @@ class Context:
         day, hour = self.calendar.local_bucket(ts_us)
         if dims is None:
             dims = self.conv.dims(tag)
-        obs = Observation(metric, value, ts_us, day, hour, dims, agents, 1, self.event_id)
+        # tuple.__new__ skips the named tuple's Python-level __new__ (same tuple)
+        obs: Observation = _new_tuple(
+            Observation, (metric, value, ts_us, day, hour, dims, agents, 1, self.event_id)
+        )
         self.out.append(obs)
         return obs
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from livemetrics.engine.context import TIMER_SLA_BREACH, TIMER_SLA_RISK, Context
 from livemetrics.engine.outputs import SlaEvent
-from livemetrics.engine.state import SlaClock
+from livemetrics.engine.state import Conversation, SlaClock
 
 AT_RISK_FRACTION = 0.8
 RESPONSE_KINDS = ("first_response", "next_response")
@@ -74,7 +74,7 @@ def recredit_breaches(ctx: Context) -> None:
 
 def fire(ctx: Context, kind: str, turn: int, timer: int) -> None:
     """A timer came due: send the at-risk notice or fire the breach."""
-    clock = _find(ctx, kind, turn)
+    clock = find_clock(ctx.conv, kind, turn)
     if clock is None:
         return
     if timer == TIMER_SLA_RISK:
@@ -89,8 +89,9 @@ def fire(ctx: Context, kind: str, turn: int, timer: int) -> None:
         ctx.out.append(_event(ctx, clock, "breach"))
 
 
-def _find(ctx: Context, kind: str, turn: int) -> SlaClock | None:
-    for clock in ctx.conv.clocks:
+def find_clock(conv: Conversation, kind: str, turn: int) -> SlaClock | None:
+    """The running clock of this kind and turn; None once it was stopped."""
+    for clock in conv.clocks:
         if clock.kind == kind and clock.turn == turn:
             return clock
     return None

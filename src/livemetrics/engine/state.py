@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from livemetrics.engine.outputs import Observation
+from livemetrics.engine.outputs import TEAM, Observation
 
 # Turn sides (SPEC §2 "Turns").
 NO_SIDE = 0
@@ -126,13 +126,29 @@ class Conversation:
     closed_us: int | None = None
     subject: str | None = None
     group: str | None = None  # the group of the latest assignment, if it went to a group
+    # `dims()` of the current team, rebuilt when the team changes; derived, never serialised
+    untagged_dims: tuple[str | None, ...] | None = field(default=None, repr=False, compare=False)
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.tenant, self.conversation_id)
 
     def dims(self, tag: str | None = None) -> tuple[str | None, ...]:
-        """Observation dimensions with the current team (SPEC §2 "Attribution")."""
+        """Observation dimensions with the current team (SPEC §2 "Attribution").
+
+        Most observations have no tag, so that tuple is kept until the team changes.
+        """
+        if tag is None:
+            dims = self.untagged_dims
+            if dims is None or dims[TEAM] != self.team:
+                dims = self.untagged_dims = (
+                    *self.base_dims,
+                    self.team,
+                    self.customer_id,
+                    self.conversation_id,
+                    None,
+                )
+            return dims
         return (*self.base_dims, self.team, self.customer_id, self.conversation_id, tag)
 
     def dims_with_team(self, team: str | None) -> tuple[str | None, ...]:
