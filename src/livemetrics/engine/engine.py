@@ -85,31 +85,38 @@ class Engine:
         False when it was a duplicate (its `event_id` already seen, SPEC §7):
         only `duplicate_events` was counted.
         """
-        if event.type == "agent.status":
+        event_id, event_type, ts_us, tenant, conversation_id, data = event
+        if event_type == "agent.status":
             return self._agent_status(event, out)
-        key = (event.tenant, event.conversation_id or "")
-        conv = self.conversations.get(key)
-        if conv is not None and event.event_id in conv.seen:
-            self._tenant_count("duplicate_events", event.tenant, event.ts_us, out)
+        key = (tenant, conversation_id or "")
+        conversations = self.conversations
+        conv = conversations.get(key)
+        if conv is not None and event_id in conv.seen:
+            self._tenant_count("duplicate_events", tenant, ts_us, out)
             return False
-        self.advance(event.ts_us, out)
-        conv = self.conversations.get(key)
+        if ts_us > self.clock_us:
+            self.advance(ts_us, out)
+            conv = conversations.get(key)  # a timer may have dropped it (retention)
         if conv is None:
             if key in self.dropped:
                 self._dropped_event(event, out)
                 return True
             conv = self._start(event, out)
-        ctx = self._context(conv, out, event.event_id)
-        late = event.ts_us < conv.last_event_us
-        conv.seen.add(event.event_id)
-        conv.last_event_us = event.ts_us
-        before = _attribute_signature(conv)
-        sla.freeze_breaches(ctx, event.ts_us)
-        _HANDLERS[event.type](ctx, event.ts_us, event.data)
+        ctx = self._context(conv, out, event_id)
+        late = ts_us < conv.last_event_us
+        conv.seen.add(event_id)
+        conv.last_event_us = ts_us
+        # what `_attributes` shows; compared after the handler
+        before = (conv.status, len(conv.writers), conv.csat_score, conv.subject)
+        if conv.clocks:
+            sla.freeze_breaches(ctx, ts_us)
+        _HANDLERS[event_type](ctx, ts_us, data)
         if late:  # with the team the event leaves (D2, D15)
-            ctx.observe("late_events", 1, event.ts_us)
-        self._fire_due(out)
-        if _attribute_signature(conv) != before:
+            ctx.observe("late_events", 1, ts_us)
+        timers = self._timers
+        if timers and timers[0][0] < self.clock_us:
+            self._fire_due(out)
+        if (conv.status, len(conv.writers), conv.csat_score, conv.subject) != before:
             out.append(self._attributes(conv))
         return True
 
@@ -305,9 +312,12 @@ class Engine:
             self._schedule(session.last_us + gap_us, key, TIMER_SESSION, None)
         for clock in conv.clocks:
             if clock.breach is None:
-                if not clock.at_risk_sent:
-                    self._schedule(clock.at_risk_us, key, TIMER_SLA_RISK, (clock.kind, clock.turn))
-                self._schedule(clock.deadline_us, key, TIMER_SLA_BREACH, (clock.kind, clock.turn))
+                # as `sla.start_clock`: the at-risk timer arms the breach timer
+                ref = (clock.kind, clock.turn)
+                if clock.at_risk_sent:
+                    self._schedule(clock.deadline_us, key, TIMER_SLA_BREACH, ref)
+                else:
+                    self._schedule(clock.at_risk_us, key, TIMER_SLA_RISK, ref)
         if conv.status == CLOSED and conv.closed_us is not None:
             self._schedule(conv.closed_us + self._retention_us, key, TIMER_RETENTION, None)
 
@@ -328,6 +338,3 @@ def _timer_queue() -> tuple[list[Timer], Schedule]:
 
     return timers, schedule
 
-
-def _attribute_signature(conv: Conversation) -> tuple[Any, ...]:
-    return (conv.status, len(conv.writers), conv.csat_score, conv.subject)

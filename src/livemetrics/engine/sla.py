@@ -1,6 +1,7 @@
 """SLA clocks: start, stop, breach, at-risk and retraction (SPEC §4, §7 [40]-[42], D40-D42).
 
-A clock fires its breach as soon as the engine clock passes the deadline. The
+A clock sends its at-risk notice, then fires its breach, as soon as the
+engine clock passes each (the breach timer is armed by the at-risk one). The
 first stopping event in arrival order settles it: a stop at or before the
 deadline retracts a breach that already fired (a late answer), a stop after
 it keeps the breach. Until an own event after the deadline arrives, an
@@ -35,8 +36,9 @@ def start_clock(ctx: Context, kind: str, turn: int, start_us: int) -> None:
         at_risk = start_us + risk_us
     clock = SlaClock(kind, turn, start_us, deadline, at_risk)
     conv.clocks.append(clock)
+    # the breach timer is scheduled when this one fires: most clocks stop
+    # before they are at risk, and then leave one stale timer, not two
     ctx.schedule(at_risk, conv.key, TIMER_SLA_RISK, (kind, turn))
-    ctx.schedule(deadline, conv.key, TIMER_SLA_BREACH, (kind, turn))
 
 
 def stop_clocks(ctx: Context, ts_us: int, kinds: tuple[str, ...] | None = None) -> None:
@@ -81,6 +83,7 @@ def fire(ctx: Context, kind: str, turn: int, timer: int) -> None:
         if not clock.at_risk_sent and clock.breach is None:
             clock.at_risk_sent = True
             ctx.out.append(_event(ctx, clock, "at_risk"))
+            ctx.schedule(clock.deadline_us, ctx.conv.key, TIMER_SLA_BREACH, (kind, turn))
         return
     if timer == TIMER_SLA_BREACH and clock.breach is None:
         clock.breach = ctx.observe(
