@@ -21,7 +21,7 @@ from livemetrics.aggregate.store import AggregateStore
 from livemetrics.config import Config
 from livemetrics.engine.engine import Engine
 from livemetrics.engine.outputs import Output
-from livemetrics.events import Rejection, decode_line
+from livemetrics.events import Event, decode_line
 
 BATCH = 512
 
@@ -105,26 +105,31 @@ def _replay(
 ) -> ReplayResult:
     result = resume or ReplayResult(Engine(config), AggregateStore())
     engine, store, counts = result.engine, result.store, result.counts
+    process, reject, fold = engine.process, engine.reject, store.apply
     out: list[Output] = []
-    read = 0
+    lines_read = blank = valid = invalid = read = 0
     for line in lines:
-        counts.lines += 1
+        lines_read += 1
         read += len(line)
         item = decode_line(line)
-        if item is None:
-            counts.blank += 1
-        elif isinstance(item, Rejection):
-            counts.invalid += 1
-            engine.reject(item, out)
+        if isinstance(item, Event):
+            valid += 1
+            process(item, out)
+        elif item is None:
+            blank += 1
         else:
-            counts.valid += 1
-            engine.process(item, out)
+            invalid += 1
+            reject(item, out)
         if len(out) >= BATCH:
-            store.apply(out)
+            fold(out)
             out.clear()
-        if on_progress is not None and counts.lines % 4096 == 0:
+        if on_progress is not None and lines_read % 4096 == 0:
             on_progress(read)
-    store.apply(out)
+    fold(out)
+    counts.lines += lines_read
+    counts.blank += blank
+    counts.valid += valid
+    counts.invalid += invalid
     if on_progress is not None:
         on_progress(read)
     return result

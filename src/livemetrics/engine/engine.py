@@ -40,7 +40,7 @@ from livemetrics.engine.state import (
     conversation_from_list,
     conversation_to_list,
 )
-from livemetrics.events import Event, Rejection, format_ts
+from livemetrics.events import Event, Rejection
 
 ConversationKey = tuple[str, str]
 Handler = Callable[[Context, int, dict], None]
@@ -205,7 +205,7 @@ class Engine:
             "agents": list(conv.writers),
             "channel": conv.base_dims[1],
             "status": conv.status,
-            "started_at": format_ts(conv.started_us),
+            "started_at": conv.started_at_text(),
             "csat_score": conv.csat_score,
         }
         return ConversationAttributes(conv.tenant, conv.conversation_id, values)

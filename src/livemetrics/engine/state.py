@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from livemetrics.engine.outputs import TEAM, Observation
+from livemetrics.events import format_ts
 
 # Turn sides (SPEC §2 "Turns").
 NO_SIDE = 0
@@ -126,8 +127,10 @@ class Conversation:
     closed_us: int | None = None
     subject: str | None = None
     group: str | None = None  # the group of the latest assignment, if it went to a group
-    # `dims()` of the current team, rebuilt when the team changes; derived, never serialised
+    # derived, never serialised: `dims()` of the current team (rebuilt when the
+    # team changes) and `started_at_text()`
     untagged_dims: tuple[str | None, ...] | None = field(default=None, repr=False, compare=False)
+    started_at: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -150,6 +153,13 @@ class Conversation:
                 )
             return dims
         return (*self.base_dims, self.team, self.customer_id, self.conversation_id, tag)
+
+    def started_at_text(self) -> str:
+        """`started_us` as the RFC 3339 text of the `started_at` attribute, made once."""
+        text = self.started_at
+        if text is None:
+            text = self.started_at = format_ts(self.started_us)
+        return text
 
     def dims_with_team(self, team: str | None) -> tuple[str | None, ...]:
         """Observation dimensions with another team (a session credits its last message's, D29)."""
