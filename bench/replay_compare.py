@@ -1,16 +1,21 @@
 """`replay` of this tree side by side with another commit's, in one run (a ratio, not absolutes).
 
     .venv/bin/python bench/replay_compare.py [--base REF] [--conversations 10000] [--rounds 3]
+                                             [--instructions 20000]
 
 This machine is shared and noisy, so a replay rate measured alone says little;
 two trees measured in turns, on the same bytes, in one run, say how a change
 moved it. The script writes one generated stream to a temporary file, checks
 out `--base` (default `HEAD`) into a temporary git worktree, then runs
 `replay_lines` on that file in fresh child processes, alternating base and
-this tree `--rounds` times. It prints JSON: every round's events/s, the best
-of each tree and the ratio this/base, and whether both trees gave the same
-reports (`--by tenant`, `agent,day` and `conversation`, compared by hash), so a
-faster tree that computes something else shows.
+this tree `--rounds` times. It prints JSON: every round's events per wall
+second and per CPU second of the child (less moved by other processes on a
+shared core), the best of each tree and the ratio this/base, and whether
+both trees gave the same reports (`--by tenant`, `agent,day` and
+`conversation`, compared by hash), so a faster tree that computes something
+else shows. `--instructions N` also counts, under callgrind, the
+instructions each tree executes to replay the first N lines: a ratio that
+the machine's load does not move.
 """
 
 from __future__ import annotations
@@ -33,23 +38,27 @@ from livemetrics.replay import replay_lines
 from livemetrics.simulate.streams import STREAM_CONFIG
 
 with open(sys.argv[1], "rb") as handle:
-    lines = handle.readlines()
+    lines = handle.readlines()[: int(sys.argv[2])]
 config = parse_config(STREAM_CONFIG)
 gc.collect()
-started = time.perf_counter()
+started, cpu_started = time.perf_counter(), time.process_time()
 result = replay_lines(lines, config)
-seconds = time.perf_counter() - started
+seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
 digest = hashlib.sha256()
-for by in (("tenant",), ("agent", "day"), ("conversation",)):
+for by in (("tenant",), ("agent", "day"), ("conversation",)) if sys.argv[3] == "report" else ():
     digest.update(json.dumps(result.report(config, ReportQuery(by=by)), sort_keys=True).encode())
-print(json.dumps({"events": len(lines), "seconds": seconds, "report": digest.hexdigest()}))
+print(json.dumps({"events": len(lines), "seconds": seconds, "cpu_seconds": cpu_seconds,
+                  "report": digest.hexdigest()}))
 """
 
 
-def run_child(src: Path, stream: Path) -> dict:
+def run_child(
+    src: Path, stream: Path, limit: int, prefix: tuple[str, ...] = (), report: bool = True
+) -> dict:
+    """Replay the first `limit` lines of `stream` with the code of `src`, in a fresh process."""
     env = dict(os.environ, PYTHONPATH=str(src))
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(stream)],
+        [*prefix, sys.executable, "-c", CHILD, str(stream), str(limit), "report" * report],
         env=env,
         capture_output=True,
         text=True,
@@ -57,7 +66,26 @@ def run_child(src: Path, stream: Path) -> dict:
     )
     if done.returncode != 0:
         raise SystemExit(f"replay under {src} failed:\n{done.stderr.strip()}")
-    return json.loads(done.stdout)
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def replay_instructions(src: Path, stream: Path, events: int, tmp: Path) -> int:
+    """Instructions the replay of `events` lines executes, counted by callgrind.
+
+    Counts do not move with the machine's load. The child's start (imports,
+    reading the file) is measured apart, with no line replayed, and taken off;
+    no report is built.
+    """
+    counts = []
+    for limit in (events, 0):
+        out_file = tmp / f"callgrind.{src.parent.name}.{limit}"
+        prefix = ("valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}")
+        run_child(src, stream, limit, prefix, report=False)
+        summary = next(
+            line for line in out_file.read_text().splitlines() if line.startswith("summary:")
+        )
+        counts.append(int(summary.split()[1]))
+    return counts[0] - counts[1]
 
 
 def main() -> int:
@@ -66,6 +94,14 @@ def main() -> int:
     parser.add_argument("--conversations", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--instructions",
+        type=int,
+        default=0,
+        metavar="EVENTS",
+        help="also count the instructions of replaying the first EVENTS lines under "
+        "callgrind (slow: about 50x; 20000 takes a few minutes)",
+    )
     args = parser.parse_args()
 
     from livemetrics.simulate.streams import generate_stream
@@ -82,32 +118,60 @@ def main() -> int:
         )
         try:
             trees = {"base": worktree / "src", "this": ROOT / "src"}
-            rates: dict[str, list[float]] = {"base": [], "this": []}
+            wall: dict[str, list[float]] = {"base": [], "this": []}
+            cpu: dict[str, list[float]] = {"base": [], "this": []}
             reports: dict[str, str] = {}
             for round_no in range(1, args.rounds + 1):
                 for name, src in trees.items():
-                    measured = run_child(src, stream)
-                    rates[name].append(measured["events"] / measured["seconds"])
+                    measured = run_child(src, stream, len(lines))
+                    wall[name].append(measured["events"] / measured["seconds"])
+                    cpu[name].append(measured["events"] / measured["cpu_seconds"])
                     reports[name] = measured["report"]
                     print(
-                        f"round {round_no}/{args.rounds} {name}: {rates[name][-1]:,.0f} events/s",
+                        f"round {round_no}/{args.rounds} {name}: {wall[name][-1]:,.0f} events/s"
+                        f" ({cpu[name][-1]:,.0f} per CPU second)",
                         file=sys.stderr,
                     )
+            instructions = {
+                name: replay_instructions(src, stream, args.instructions, Path(tmp))
+                for name, src in trees.items()
+                if args.instructions
+            }
         finally:
             subprocess.run(
                 ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(worktree)],
                 check=False,
             )
-    best = {name: max(values) for name, values in rates.items()}
+
+    def summary(rates: dict[str, list[float]]) -> dict[str, object]:
+        best = {name: max(values) for name, values in rates.items()}
+        return {
+            "rounds": {name: [round(v) for v in values] for name, values in rates.items()},
+            "best": {name: round(v) for name, v in best.items()},
+            "ratio_this_over_base": round(best["this"] / best["base"], 3),
+        }
+
     print(
         json.dumps(
             {
                 "base": args.base,
                 "events": measured["events"],
-                "events_per_second": {k: [round(v) for v in vs] for k, vs in rates.items()},
-                "best": {k: round(v) for k, v in best.items()},
-                "ratio_this_over_base": round(best["this"] / best["base"], 3),
+                "events_per_second": summary(wall),
+                "events_per_cpu_second": summary(cpu),
                 "same_report": reports["base"] == reports["this"],
+                **(
+                    {
+                        "instructions_per_event": {
+                            name: round(count / args.instructions)
+                            for name, count in instructions.items()
+                        },
+                        "instructions_ratio_base_over_this": round(
+                            instructions["base"] / instructions["this"], 3
+                        ),
+                    }
+                    if instructions
+                    else {}
+                ),
                 "loadavg": os.getloadavg(),
             },
             indent=2,
