@@ -15,7 +15,8 @@ both trees gave the same reports (`--by tenant`, `agent,day` and
 `conversation`, compared by hash), so a faster tree that computes something
 else shows. `--instructions N` also counts, under callgrind, the
 instructions each tree executes to replay the first N lines: a ratio that
-the machine's load does not move.
+the machine's load does not move. `--compiled` compares this tree's pure
+core with its mypyc-compiled build (`scripts/dev compiled`) instead.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+COMPILED = ROOT / ".build" / "compiled"
 
 CHILD = r"""
 import gc, hashlib, json, sys, time
@@ -78,7 +80,7 @@ def replay_instructions(src: Path, stream: Path, events: int, tmp: Path) -> int:
     """
     counts = []
     for limit in (events, 0):
-        out_file = tmp / f"callgrind.{src.parent.name}.{limit}"
+        out_file = tmp / f"callgrind.{src.name}.{src.parent.name}.{limit}"
         prefix = ("valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}")
         run_child(src, stream, limit, prefix, report=False)
         summary = next(
@@ -102,7 +104,15 @@ def main() -> int:
         help="also count the instructions of replaying the first EVENTS lines under "
         "callgrind (slow: about 50x; 20000 takes a few minutes)",
     )
+    parser.add_argument(
+        "--compiled",
+        action="store_true",
+        help="compare this tree's pure core (base) with its mypyc-compiled build (this), "
+        f"{COMPILED.relative_to(ROOT)} from `scripts/dev compiled`; --base is ignored",
+    )
     args = parser.parse_args()
+    if args.compiled and not (COMPILED / "livemetrics").is_dir():
+        parser.error(f"no compiled core in {COMPILED}: run scripts/dev compiled first")
 
     from livemetrics.simulate.streams import generate_stream
 
@@ -112,12 +122,13 @@ def main() -> int:
         lines = generate_stream(args.seed, conversations=args.conversations)
         stream.write_bytes(b"".join(line + b"\n" for line in lines))
         worktree = Path(tmp) / "base"
-        subprocess.run(
-            ["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(worktree), args.base],
-            check=True,
-        )
-        try:
+        if args.compiled:
+            trees = {"base": ROOT / "src", "this": COMPILED}
+        else:
+            add = ["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q"]
+            subprocess.run([*add, str(worktree), args.base], check=True)
             trees = {"base": worktree / "src", "this": ROOT / "src"}
+        try:
             wall: dict[str, list[float]] = {"base": [], "this": []}
             cpu: dict[str, list[float]] = {"base": [], "this": []}
             reports: dict[str, str] = {}
@@ -138,10 +149,11 @@ def main() -> int:
                 if args.instructions
             }
         finally:
-            subprocess.run(
-                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(worktree)],
-                check=False,
-            )
+            if not args.compiled:
+                subprocess.run(
+                    ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(worktree)],
+                    check=False,
+                )
 
     def summary(rates: dict[str, list[float]]) -> dict[str, object]:
         best = {name: max(values) for name, values in rates.items()}
@@ -154,7 +166,8 @@ def main() -> int:
     print(
         json.dumps(
             {
-                "base": args.base,
+                "base": "pure core of this tree" if args.compiled else args.base,
+                "this": f"{COMPILED.relative_to(ROOT)} (mypyc)" if args.compiled else "this tree",
                 "events": measured["events"],
                 "events_per_second": summary(wall),
                 "events_per_cpu_second": summary(cpu),
