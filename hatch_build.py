@@ -45,7 +45,9 @@ def compile_core(source: Path, target: Path) -> list[Path]:
     plus mypyc's shared library at the top). `target/livemetrics` is then an
     importable package: the copied `.py` files with their extensions beside them.
     """
-    shutil.copytree(source, target / "livemetrics", dirs_exist_ok=True)
+    # only sources: a stray extension or bytecode in the checkout must not ship
+    ignore = shutil.ignore_patterns("*.so", "*.pyc", "__pycache__")
+    shutil.copytree(source, target / "livemetrics", ignore=ignore, dirs_exist_ok=True)
     modules = sorted(str(p.relative_to(target)) for g in COMPILED_MODULES for p in target.glob(g))
     done = subprocess.run(
         [sys.executable, "-m", "mypyc", "--python-version", "3.11", *modules],

@@ -72,20 +72,14 @@ def replay_lines(
 
 @contextlib.contextmanager
 def cyclic_gc_paused() -> Iterator[None]:
-    """Pause Python's cycle collector for the length of a replay, then freeze what is left.
+    """Pause Python's cycle collector for the length of a replay.
 
     Replay builds millions of long-lived objects (cells, distributions,
     conversation state) and almost no reference cycles, yet every full
     collection walks all of them again: with the collector on, a third of the
     replay time went to it (bench/replay_speed.py). Reference counting still
-    frees everything that is not a cycle.
-
-    Objects made while it was paused are all in the youngest generation, so
-    the first collection after it would walk every one of them (15-20 % of a
-    replay, measured). `gc.freeze()` moves them to the permanent generation
-    instead: the collector never walks them again, and reference counting
-    still frees them. Only garbage *cycles* among them would stay: the engine
-    and the store make none (`test_replay_leaves_no_reference_cycles`).
+    frees everything that is not a cycle; the collector resumes afterwards
+    (`livemetrics replay` leaves it off: the command ends with the report).
     """
     enabled = gc.isenabled()
     gc.disable()
@@ -93,7 +87,6 @@ def cyclic_gc_paused() -> Iterator[None]:
         yield
     finally:
         if enabled:
-            gc.freeze()
             gc.enable()
 
 
@@ -108,28 +101,30 @@ def _replay(
     process, reject, fold = engine.process, engine.reject, store.apply
     out: list[Output] = []
     lines_read = blank = valid = invalid = read = 0
-    for line in lines:
-        lines_read += 1
-        read += len(line)
-        item = decode_line(line)
-        if isinstance(item, Event):
-            valid += 1
-            process(item, out)
-        elif item is None:
-            blank += 1
-        else:
-            invalid += 1
-            reject(item, out)
-        if len(out) >= BATCH:
-            fold(out)
-            out.clear()
-        if on_progress is not None and lines_read % 4096 == 0:
-            on_progress(read)
-    fold(out)
-    counts.lines += lines_read
-    counts.blank += blank
-    counts.valid += valid
-    counts.invalid += invalid
+    try:
+        for line in lines:
+            lines_read += 1
+            read += len(line)
+            item = decode_line(line)
+            if isinstance(item, Event):
+                valid += 1
+                process(item, out)
+            elif item is None:
+                blank += 1
+            else:
+                invalid += 1
+                reject(item, out)
+            if len(out) >= BATCH:
+                fold(out)
+                out.clear()
+            if on_progress is not None and lines_read % 4096 == 0:
+                on_progress(read)
+        fold(out)
+    finally:  # counted in locals, the loop's hot path; kept right if a line raises
+        counts.lines += lines_read
+        counts.blank += blank
+        counts.valid += valid
+        counts.invalid += invalid
     if on_progress is not None:
         on_progress(read)
     return result

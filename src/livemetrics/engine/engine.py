@@ -173,7 +173,8 @@ class Engine:
         One context per tenant is re-pointed at every use instead of built anew
         (building one was about 5 % of replay): rule functions use it only for
         the length of their call and never keep it, and the engine applies one
-        event or timer at a time.
+        event or timer at a time. (It keeps its last conversation alive until
+        the tenant's next event or timer.)
         """
         ctx = self._contexts.get(conv.tenant)
         if ctx is None:
