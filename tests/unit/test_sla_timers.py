@@ -40,6 +40,14 @@ STARTED = _event(
 WROTE = _event("e-2", "message.sent", "2026-11-23T09:00:00Z", sender="customer")
 
 
+def _waiting() -> tuple[Engine, list[Output]]:
+    """An engine whose conversation waits for its first response (a 100 s target)."""
+    engine, out = Engine(CONFIG), []
+    engine.process(STARTED, out)
+    engine.process(WROTE, out)
+    return engine, out
+
+
 def _sla(out: list[Output]) -> list[tuple[str, str]]:
     return [(o.kind, o.sla_kind) for o in out if isinstance(o, SlaEvent)]
 
@@ -51,18 +59,14 @@ def _breaches(out: list[Output]) -> int:
 
 
 def test_clock_sends_at_risk_then_breaches_when_the_clock_passes_both_at_once() -> None:
-    engine, out = Engine(CONFIG), []
-    engine.process(STARTED, out)
-    engine.process(WROTE, out)
-    engine.advance(1_795_424_400_000_000 + 3_600_000_000, out)  # an hour later
+    engine, out = _waiting()
+    engine.advance(engine.clock_us + 3_600_000_000, out)  # an hour later
     assert _sla(out) == [("at_risk", "first_response"), ("breach", "first_response")]
     assert _breaches(out) == 1
 
 
 def test_clock_past_at_risk_only_sends_the_notice() -> None:
-    engine, out = Engine(CONFIG), []
-    engine.process(STARTED, out)
-    engine.process(WROTE, out)
+    engine, out = _waiting()
     at_risk_passed = engine.clock_us + 90_000_000  # 90 of 100 s
     engine.advance(at_risk_passed, out)
     assert _sla(out) == [("at_risk", "first_response")]
@@ -70,9 +74,7 @@ def test_clock_past_at_risk_only_sends_the_notice() -> None:
 
 
 def test_clock_restored_after_its_at_risk_notice_still_breaches_once() -> None:
-    engine, out = Engine(CONFIG), []
-    engine.process(STARTED, out)
-    engine.process(WROTE, out)
+    engine, out = _waiting()
     engine.advance(engine.clock_us + 90_000_000, out)
     restored = Engine.from_state(CONFIG, orjson.loads(orjson.dumps(engine.to_state())))
     after: list[Output] = []
@@ -82,9 +84,7 @@ def test_clock_restored_after_its_at_risk_notice_still_breaches_once() -> None:
 
 
 def test_answered_clock_neither_warns_nor_breaches() -> None:
-    engine, out = Engine(CONFIG), []
-    engine.process(STARTED, out)
-    engine.process(WROTE, out)
+    engine, out = _waiting()
     engine.process(
         _event("e-3", "message.sent", "2026-11-23T09:00:30Z", sender="agent", agent_id="ag-1"),
         out,
