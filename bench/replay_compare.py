@@ -43,7 +43,6 @@ with open(sys.argv[1], "rb") as handle:
     lines = handle.readlines()[: int(sys.argv[2])]
 config = parse_config(STREAM_CONFIG)
 gc.collect()
-gc.disable()  # as `livemetrics replay` runs it
 started, cpu_started = time.perf_counter(), time.process_time()
 result = replay_lines(lines, config)
 seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started

@@ -7,7 +7,6 @@ print one line on stderr and exit 2; no tracebacks.
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import os
 import sys
@@ -207,10 +206,6 @@ def _run_replay(args: argparse.Namespace) -> int:
     query = _query(args)
     _check_binary_output(args)
     path = _existing_file(args.events, "--events")
-    # The command ends once the report is written: the cycle collector would
-    # only walk the replay's objects once more (15-20 % of a replay, measured),
-    # and they make no cycles (test_replay_leaves_no_reference_cycles).
-    gc.disable()
     with _progress(path, enabled=not args.no_progress) as on_progress, path.open("rb") as lines:
         result = replay_lines(lines, config, on_progress=on_progress)
     report = _finish(result.report(config, query), args)

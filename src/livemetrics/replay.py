@@ -78,8 +78,7 @@ def cyclic_gc_paused() -> Iterator[None]:
     conversation state) and almost no reference cycles, yet every full
     collection walks all of them again: with the collector on, a third of the
     replay time went to it (bench/replay_speed.py). Reference counting still
-    frees everything that is not a cycle; the collector resumes afterwards
-    (`livemetrics replay` leaves it off: the command ends with the report).
+    frees everything that is not a cycle; the collector resumes afterwards.
     """
     enabled = gc.isenabled()
     gc.disable()

@@ -10,9 +10,9 @@ from livemetrics.simulate.streams import STREAM_CONFIG, generate_stream
 
 
 def test_replay_leaves_no_reference_cycles() -> None:
-    """`livemetrics replay` runs with the cycle collector off, and long-lived callers
-    should not wait for a collection to free an engine: once the result is dropped,
-    reference counting alone must free everything replay made."""
+    """Replay runs with the cycle collector paused, and a caller should not wait for a
+    collection to free an engine: once the result is dropped, reference counting
+    alone must free everything replay made."""
     lines = generate_stream(7, conversations=40)
     config = parse_config(STREAM_CONFIG)
     gc.collect()
