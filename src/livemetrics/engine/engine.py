@@ -106,8 +106,7 @@ class Engine:
         late = ts_us < conv.last_event_us
         conv.seen.add(event_id)
         conv.last_event_us = ts_us
-        # what `_attributes` shows; compared after the handler
-        before = (conv.status, len(conv.writers), conv.csat_score, conv.subject)
+        before = _attribute_signature(conv)
         if conv.clocks:
             sla.freeze_breaches(ctx, ts_us)
         _HANDLERS[event_type](ctx, ts_us, data)
@@ -116,7 +115,7 @@ class Engine:
         timers = self._timers
         if timers and timers[0][0] < self.clock_us:
             self._fire_due(out)
-        if (conv.status, len(conv.writers), conv.csat_score, conv.subject) != before:
+        if _attribute_signature(conv) != before:
             out.append(self._attributes(conv))
         return True
 
@@ -249,10 +248,12 @@ class Engine:
                 sessions.on_timer(self._context(conv, out, None))
             elif kind == TIMER_RETENTION:
                 self._maybe_drop(conv, out)
-            elif sla.find_clock(conv, ref[0], ref[1]) is not None:
-                # a clock stopped by an answer leaves its timers behind (about
+            else:
+                # a clock stopped by an answer leaves its timer behind (about
                 # two in three SLA timers): skipped before a context is made
-                sla.fire(self._context(conv, out, None), ref[0], ref[1], kind)
+                clock = sla.find_clock(conv, ref[0], ref[1])
+                if clock is not None:
+                    sla.fire(self._context(conv, out, None), clock, kind)
 
     def _maybe_drop(self, conv: Conversation, out: list[Output]) -> None:
         if conv.status != CLOSED or conv.closed_us is None:
@@ -328,7 +329,7 @@ def _timer_queue() -> tuple[list[Timer], Schedule]:
 
     A closure rather than an engine method: contexts hold `schedule`, and a
     bound method would make engine and contexts a reference cycle, which only
-    the cyclic collector frees (replay freezes it, see `replay.py`).
+    the cyclic collector frees (`test_replay_leaves_no_reference_cycles`).
     """
     timers: list[Timer] = []
     sequence = itertools.count(1)
@@ -339,3 +340,7 @@ def _timer_queue() -> tuple[list[Timer], Schedule]:
 
     return timers, schedule
 
+
+def _attribute_signature(conv: Conversation) -> tuple[Any, ...]:
+    """What can change in `_attributes` (compared before and after each event)."""
+    return (conv.status, len(conv.writers), conv.csat_score, conv.subject)

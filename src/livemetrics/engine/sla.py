@@ -74,20 +74,19 @@ def recredit_breaches(ctx: Context) -> None:
         clock.breach = ctx.observe(old.metric, 1, clock.deadline_us, new_agents)
 
 
-def fire(ctx: Context, kind: str, turn: int, timer: int) -> None:
-    """A timer came due: send the at-risk notice or fire the breach."""
-    clock = find_clock(ctx.conv, kind, turn)
-    if clock is None:
-        return
+def fire(ctx: Context, clock: SlaClock, timer: int) -> None:
+    """A timer of a running clock (`find_clock`) came due: send the at-risk notice
+    and arm the breach timer, or fire the breach."""
     if timer == TIMER_SLA_RISK:
         if not clock.at_risk_sent and clock.breach is None:
             clock.at_risk_sent = True
             ctx.out.append(_event(ctx, clock, "at_risk"))
-            ctx.schedule(clock.deadline_us, ctx.conv.key, TIMER_SLA_BREACH, (kind, turn))
+            ref = (clock.kind, clock.turn)
+            ctx.schedule(clock.deadline_us, ctx.conv.key, TIMER_SLA_BREACH, ref)
         return
     if timer == TIMER_SLA_BREACH and clock.breach is None:
         clock.breach = ctx.observe(
-            f"sla_breaches_{kind}", 1, clock.deadline_us, ctx.last_agent_credit()
+            f"sla_breaches_{clock.kind}", 1, clock.deadline_us, ctx.last_agent_credit()
         )
         ctx.out.append(_event(ctx, clock, "breach"))
 

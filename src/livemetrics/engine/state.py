@@ -144,13 +144,7 @@ class Conversation:
         if tag is None:
             dims = self.untagged_dims
             if dims is None or dims[TEAM] != self.team:
-                dims = self.untagged_dims = (
-                    *self.base_dims,
-                    self.team,
-                    self.customer_id,
-                    self.conversation_id,
-                    None,
-                )
+                dims = self.untagged_dims = self.dims_with_team(self.team)
             return dims
         return (*self.base_dims, self.team, self.customer_id, self.conversation_id, tag)
 
