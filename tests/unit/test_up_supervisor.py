@@ -75,5 +75,8 @@ def test_a_steady_worker_gets_its_backoff_back(
 ) -> None:
     stack, _ = _stack(monkeypatch, tmp_path)
     stack.restarts[0] = 4
-    stack.restart_exited(now=stack.started[0] + up_module.STEADY_SECONDS)
+    # a start time whose sum with STEADY_SECONDS is exact: with time.monotonic()'s
+    # value, (start + steady) - start can fall short of steady (it failed a run)
+    stack.started[0] = 1000.0
+    stack.restart_exited(now=1000.0 + up_module.STEADY_SECONDS)
     assert stack.restarts[0] == 0
