@@ -30,7 +30,7 @@ COMPILED_MODULES = (
     "livemetrics/aggregate/distribution.py",
     "livemetrics/aggregate/store.py",
     "livemetrics/calendar.py",
-    "livemetrics/events.py",
+    "livemetrics/events.py",  # not event_types.py: msgspec structs are not native classes
     "livemetrics/metrics.py",
     "livemetrics/replay.py",
 )

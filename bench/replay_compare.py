@@ -16,7 +16,10 @@ both trees gave the same reports (`--by tenant`, `agent,day` and
 else shows. `--instructions N` also counts, under callgrind, the
 instructions each tree executes to replay the first N lines: a ratio that
 the machine's load does not move. `--compiled` compares this tree's pure
-core with its mypyc-compiled build (`scripts/dev compiled`) instead.
+core with its mypyc-compiled build (`scripts/dev compiled`) instead; with
+`--base-dir DIR` as well, the compiled build is compared with DIR, any
+importable tree (such as another commit's wheel unpacked, the way
+`scripts/dev compiled` unpacks this one's).
 """
 
 from __future__ import annotations
@@ -110,7 +113,16 @@ def main() -> int:
         help="compare this tree's pure core (base) with its mypyc-compiled build (this), "
         f"{COMPILED.relative_to(ROOT)} from `scripts/dev compiled`; --base is ignored",
     )
+    parser.add_argument(
+        "--base-dir",
+        type=Path,
+        help="with --compiled: the base is this importable tree instead of the pure core",
+    )
     args = parser.parse_args()
+    if args.base_dir is not None and not (
+        args.compiled and (args.base_dir / "livemetrics").is_dir()
+    ):
+        parser.error("--base-dir needs --compiled and a folder that holds livemetrics/")
     if args.compiled and not (COMPILED / "livemetrics").is_dir():
         parser.error(f"no compiled core in {COMPILED}: run scripts/dev compiled first")
 
@@ -123,7 +135,7 @@ def main() -> int:
         stream.write_bytes(b"".join(line + b"\n" for line in lines))
         worktree = Path(tmp) / "base"
         if args.compiled:
-            trees = {"base": ROOT / "src", "this": COMPILED}
+            trees = {"base": args.base_dir or ROOT / "src", "this": COMPILED}
         else:
             add = ["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q"]
             subprocess.run([*add, str(worktree), args.base], check=True)
@@ -166,7 +178,9 @@ def main() -> int:
     print(
         json.dumps(
             {
-                "base": "pure core of this tree" if args.compiled else args.base,
+                "base": str(args.base_dir or "pure core of this tree")
+                if args.compiled
+                else args.base,
                 "this": f"{COMPILED.relative_to(ROOT)} (mypyc)" if args.compiled else "this tree",
                 "events": measured["events"],
                 "events_per_second": summary(wall),

@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from livemetrics.clients import kafka_options
+from livemetrics.event_types import AgentStatus
 from livemetrics.events import AGENT_STATUS, Event, decode_event
 from livemetrics.kafka_admin import broker_unavailable, ensure_topics, topic_partitions
 from livemetrics.kafka_batches import PartitionBatches
@@ -146,8 +147,8 @@ def route_line(value: bytes) -> tuple[str, str | None]:
         return EVENTS_TOPIC, None
     if obj.get("type") == AGENT_STATUS:
         event = decode_event(value)
-        if isinstance(event, Event):
-            return AGENT_STATUS_TOPIC, str(event.data["agent_id"])
+        if isinstance(event, Event) and isinstance(event.data, AgentStatus):
+            return AGENT_STATUS_TOPIC, event.data.agent_id
     conversation_id = obj.get("conversation_id")
     if isinstance(conversation_id, str) and conversation_id:
         return EVENTS_TOPIC, conversation_id

@@ -32,6 +32,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from livemetrics import metrics
 from livemetrics.aggregate.query import ReportQuery, range_dates
 from livemetrics.config import Config
@@ -133,8 +135,16 @@ def _read(lines: Iterable[bytes]) -> _Input:
             )
             continue
         memory.add(key)
-        result.accepted.append(decoded)
+        result.accepted.append(decoded._replace(data=_fields(decoded.data)))
     return result
+
+
+def _fields(body: Any) -> dict[str, Any]:
+    """The oracle reads an event's fields from a plain dict of the JSON's non-null
+    fields (SPEC §7 [3]), not from the engine's typed bodies."""
+    return {
+        name: value for name, value in msgspec.structs.asdict(body).items() if value is not None
+    }
 
 
 # --- steps 2-4: one conversation -------------------------------------------

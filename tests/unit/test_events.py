@@ -11,12 +11,14 @@ from typing import Any
 
 import fastjsonschema
 import jsonschema
+import msgspec
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from livemetrics import events
+from livemetrics.event_types import MessageSent
 from livemetrics.events import (
     MAX_EVENT_BYTES,
     Event,
@@ -93,6 +95,12 @@ def decode(obj: Any) -> Event | Rejection:
     return decode_event(encode(obj))
 
 
+def fields_of(event: Event) -> dict[str, Any]:
+    """The event's type and non-null body fields, as the JSON it came from had them."""
+    body = msgspec.structs.asdict(event.data)
+    return {"type": event.type, **{key: value for key, value in body.items() if value is not None}}
+
+
 def rejected(obj: Any) -> Rejection:
     result = decode(obj)
     assert isinstance(result, Rejection), result
@@ -119,7 +127,7 @@ def test_every_line_of_the_shared_example_decodes() -> None:
     assert isinstance(first, Event)
     assert first.type == "conversation.started"
     assert first.conversation_id == "c-1001"
-    assert first.data["handled_by"] == "bot"
+    assert first.data.handled_by == "bot"  # type: ignore[union-attr]
     status = decoded[-1]
     assert isinstance(status, Event)
     assert status.type == "agent.status"
@@ -135,7 +143,7 @@ def test_minimal_event_of_every_type_decodes(event_type: str) -> None:
     assert event.type == event_type
     assert event.ts_us == TS_US
     assert event.tenant == "acme"
-    assert event.data == raw
+    assert fields_of(event) == raw
 
 
 @pytest.mark.parametrize(
@@ -144,7 +152,7 @@ def test_minimal_event_of_every_type_decodes(event_type: str) -> None:
 )
 def test_optional_fields_are_accepted_and_kept(event_type: str, field: str, value: Any) -> None:
     event = accepted(event_dict(event_type, **{field: value}))
-    assert event.data[field] == value
+    assert getattr(event.data, field) == value
 
 
 def test_agent_status_has_no_conversation_even_if_one_is_sent() -> None:
@@ -154,16 +162,15 @@ def test_agent_status_has_no_conversation_even_if_one_is_sent() -> None:
 
 def test_unknown_extra_fields_are_ignored() -> None:
     event = accepted(event_dict("message.sent", channel_hint=[1, 2], priority=None, x={"y": 1}))
-    assert event.data["x"] == {"y": 1}
+    assert event == accepted(event_dict("message.sent"))
+    assert not hasattr(event.data, "x")
 
 
-def test_null_optional_fields_are_removed_from_data() -> None:
+def test_null_optional_fields_are_absent() -> None:
     raw = event_dict("conversation.started", skill=None, theme=None, handled_by=None)
     event = accepted(raw)
-    assert "skill" not in event.data
-    assert "theme" not in event.data
-    assert "handled_by" not in event.data
-    assert event.data["channel"] == "chat"
+    assert fields_of(event) == event_dict("conversation.started")
+    assert event.data.channel == "chat"  # type: ignore[union-attr]
 
 
 def test_agent_message_needs_an_agent_but_others_do_not() -> None:
@@ -181,19 +188,21 @@ def test_scores_at_survey_bounds_are_accepted(survey: str, low: int, high: int) 
 def test_integral_float_score_is_the_integer() -> None:
     """4.0 is an integer under JSON Schema's rule; it is stored as int 4."""
     event = accepted(event_dict("conversation.rated", score=4.0))
-    assert event.data["score"] == 4
-    assert type(event.data["score"]) is int
+    assert event.data.score == 4  # type: ignore[union-attr]
+    assert type(event.data.score) is int  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("amount", [0, 12, 12.5, -3.25, 1e9])
 def test_amount_is_any_json_number(amount: float) -> None:
-    assert accepted(event_dict("conversation.transaction", amount=amount)).data["amount"] == amount
+    event = accepted(event_dict("conversation.transaction", amount=amount))
+    assert event.data.amount == amount  # type: ignore[union-attr]
+    assert type(event.data.amount) is float  # type: ignore[union-attr]
 
 
 def test_assignment_to_a_group_alone_is_valid() -> None:
     raw = event_dict("conversation.assigned", group_id="g-es", via="transfer")
     del raw["agent_id"]
-    assert accepted(raw).data["group_id"] == "g-es"
+    assert accepted(raw).data.group_id == "g-es"  # type: ignore[union-attr]
     assert accepted({**raw, "agent_id": None})
 
 
@@ -693,7 +702,7 @@ def test_arbitrary_json_values_never_raise(value: Any) -> None:
 @given(valid_event())
 def test_generated_valid_events_are_accepted(raw: dict[str, Any]) -> None:
     event = accepted(raw)
-    assert event.data == {key: value for key, value in raw.items() if value is not None}
+    assert fields_of(event) == {key: value for key, value in raw.items() if value is not None}
 
 
 def same_outcome(raw: bytes) -> None:
@@ -765,6 +774,87 @@ def test_decoded_event_is_the_same_immutable_event_the_constructor_builds() -> N
     raw = event_dict("message.sent")
     event = decode_event(encode(raw))
     assert type(event) is Event
-    assert event == Event(raw["event_id"], "message.sent", TS_US, "acme", "c-1", raw)
+    body = MessageSent(**{key: value for key, value in raw.items() if key != "type"})
+    assert event == Event(raw["event_id"], "message.sent", TS_US, "acme", "c-1", body)
     with pytest.raises(AttributeError):
         event.tenant = "other"  # type: ignore[misc]
+
+
+# --- the fast path (msgspec structs) and the checked path -----------------------
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_event())
+def test_fast_path_accepts_only_what_the_checked_path_accepts(raw: dict[str, Any]) -> None:
+    """Whatever the structs accept, the hand-written checks accept as the same event:
+    the checked path alone decides validity (and names the reasons)."""
+    encoded = encode(raw)
+    checked = events._decode_checked(encoded)
+    try:
+        body = events._decode_body(encoded)
+    except (msgspec.MsgspecError, RecursionError):
+        return
+    fast = events._fast_event(body)
+    if fast is not None:
+        assert fast == checked
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        event_dict("conversation.rated", score=4.0),  # an integral float score
+        event_dict("conversation.rated", survey="nps", score=10.0),
+    ],
+)
+def test_input_the_structs_refuse_is_still_decided_by_the_checks(raw: dict[str, Any]) -> None:
+    encoded = encode(raw)
+    with pytest.raises(msgspec.ValidationError):
+        events._decode_body(encoded)
+    assert decode_event(encoded) == events._decode_checked(encoded)
+    assert isinstance(decode_event(encoded), Event)
+
+
+def test_a_repeated_type_key_counts_its_last_value_as_in_the_checks() -> None:
+    raw = encode(event_dict("message.sent"))[:-1] + b',"type":"conversation.closed"}'
+    event = decode_event(raw)
+    assert isinstance(event, Event)
+    assert event.type == "conversation.closed"
+
+
+@pytest.mark.parametrize("depth", [600, 1020])
+def test_unknown_field_nested_deeper_than_the_structs_allow_is_still_accepted(depth: int) -> None:
+    """msgspec refuses nesting past Python's recursion limit (RecursionError); orjson, and
+    so the checked path, takes up to 1 024 levels."""
+    nested = b"[" * depth + b"]" * depth
+    raw = encode(event_dict("conversation.closed"))[:-1] + b',"x":' + nested + b"}"
+    assert isinstance(decode_event(raw), Event)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (event_dict("message.sent", sender="agent"), "missing field 'agent_id'"),
+        (event_dict("conversation.assigned", group_id="g-1"), "exactly one of"),
+        (event_dict("conversation.rated", score=6), "field 'score' must be an integer from 1"),
+        (event_dict("conversation.closed", ts="2026-02-30T00:00:00Z"), "field 'ts'"),
+    ],
+)
+def test_rules_across_fields_and_ts_are_checked_after_the_structs(
+    raw: dict[str, Any], reason: str
+) -> None:
+    """The structs accept these; the rules checked after them refuse, with the reason."""
+    events._decode_body(encode(raw))
+    assert rejected(raw).reason.startswith(reason)
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    mutated_event(),
+    st.sampled_from([b"", b"\n", b"\r\n", b" \n", b"\n\n", b"\t\n", b"\x0c\n", b"\r", b"\x00\n"]),
+)
+def test_a_line_decodes_as_its_event_without_the_newline(raw: dict[str, Any], end: bytes) -> None:
+    """decode_line hands valid lines to the fast path newline and all; the result is the
+    checked path's on the line without its newline (SPEC §7 [1])."""
+    line = encode(raw) + end
+    event = line[:-2] if line.endswith(b"\r\n") else line[:-1] if line.endswith(b"\n") else line
+    assert decode_line(line) == events._decode_checked(event)

@@ -44,7 +44,7 @@ def _route(line: bytes) -> tuple[str, int]:
     """Topic and partition as `livemetrics produce` would pick them (stable hash of the key)."""
     item = decode_line(line)
     if isinstance(item, Event) and item.type == "agent.status":
-        return STATUS, zlib.crc32(item.data["agent_id"].encode()) % PARTITIONS
+        return STATUS, zlib.crc32(item.data.agent_id.encode()) % PARTITIONS
     key = item.conversation_id if isinstance(item, Event) else None
     return EVENTS, zlib.crc32((key or "").encode()) % PARTITIONS
 

@@ -116,7 +116,7 @@ def test_conversations_are_in_time_order_except_the_injected_late_and_duplicate_
         key = event.conversation_id if event.type != "agent.status" else None
         if event.ts_us < latest.get(key, 0):
             out_of_order += 1
-            assert event.type == "message.sent" and event.data["sender"] == "customer"
+            assert event.type == "message.sent" and event.data.sender == "customer"
         latest[key] = max(latest.get(key, 0), event.ts_us)
     assert duplicates == counts.duplicates > 0
     assert 0 < counts.late <= 60
@@ -177,7 +177,7 @@ def _working_at(events: list[Event], moment: dt.datetime) -> int:
         if event.ts_us > moment.timestamp() * 1e6:
             break
         if event.type == "agent.status":
-            status[event.data["agent_id"]] = event.data["status"]
+            status[event.data.agent_id] = event.data.status
     return sum(value != "offline" for value in status.values())
 
 
@@ -198,9 +198,9 @@ def test_nobody_works_on_a_holiday_and_customers_write_offline(tmp_path: Path) -
     events, _ = _acme_day(tmp_path, dt.date(2026, 12, 25))
     assert not [e for e in events if e.type == "agent.status"]
     modes = Counter(
-        e.data.get("mode", "live")
+        e.data.mode or "live"
         for e in events
-        if e.type == "message.sent" and e.data["sender"] == "customer"
+        if e.type == "message.sent" and e.data.sender == "customer"
     )
     assert modes["offline"] > 0 and modes["live"] == 0
 

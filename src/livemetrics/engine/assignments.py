@@ -8,18 +8,19 @@ from __future__ import annotations
 from livemetrics.engine import sla
 from livemetrics.engine.context import Context, seconds
 from livemetrics.engine.handling import end_bot_handling
+from livemetrics.event_types import ConversationAssigned
 
 
-def on_assigned(ctx: Context, ts_us: int, data: dict) -> None:
+def on_assigned(ctx: Context, ts_us: int, body: ConversationAssigned) -> None:
     conv = ctx.conv
-    agent = data.get("agent_id")
-    via = data["via"]
+    agent = body.agent_id
+    via = body.via
     handoff = via == "bot" and conv.bot
     if agent is not None or handoff:
         end_bot_handling(ctx, ts_us)
-    conv.team = data.get("team_id")
+    conv.team = body.team_id
     conv.last_agent = agent
-    conv.group = data.get("group_id")
+    conv.group = body.group_id
     credit = (agent,) if agent else ()
     if handoff:
         ctx.observe("bot_handoffs", 1, ts_us, credit)

@@ -40,10 +40,11 @@ from livemetrics.engine.state import (
     conversation_from_list,
     conversation_to_list,
 )
+from livemetrics.event_types import AgentStatus, ConversationStarted
 from livemetrics.events import Event, Rejection
 
 ConversationKey = tuple[str, str]
-Handler = Callable[[Context, int, dict], None]
+Handler = Callable[[Context, int, Any], None]  # (context, ts, the event's typed body)
 Timer = tuple[int, int, ConversationKey, int, Any]  # due, sequence, conversation, kind, ref
 
 _HANDLERS: dict[str, Handler] = {
@@ -53,14 +54,15 @@ _HANDLERS: dict[str, Handler] = {
     "agent.focus.ended": lifecycle.on_focus_ended,
     "conversation.tagged": lifecycle.on_tagged,
     "conversation.resolved": lifecycle.on_resolved,
-    "conversation.reopened": lambda ctx, ts, data: lifecycle.on_reopened(ctx, ts),
-    "conversation.closed": lambda ctx, ts, data: lifecycle.on_closed(ctx, ts),
-    "conversation.rated": lambda ctx, ts, d: ratings.on_rated(ctx, ts, d["survey"], d["score"]),
+    "conversation.reopened": lambda ctx, ts, body: lifecycle.on_reopened(ctx, ts),
+    "conversation.closed": lambda ctx, ts, body: lifecycle.on_closed(ctx, ts),
+    "conversation.rated": lambda ctx, ts, body: ratings.on_rated(ctx, ts, body.survey, body.score),
     "conversation.transaction": lifecycle.on_transaction,
-    "conversation.started": lambda ctx, ts, data: None,  # a second start is ignored ([7])
+    "conversation.started": lambda ctx, ts, body: None,  # a second start is ignored ([7])
 }
 
 _EMPTY_DIMS: tuple[None, ...] = (None,) * len(DIM_INDEX)
+_new_tuple = tuple.__new__  # builds a named tuple without its Python-level __new__
 
 
 class Engine:
@@ -138,25 +140,34 @@ class Engine:
 
     def _start(self, event: Event, out: list[Output]) -> Conversation:
         """Explicit start, or implicit start at the first event seen (SPEC §1, §7 [7])."""
-        data = event.data if event.type == "conversation.started" else {}
         tenant = event.tenant
+        body = event.data
+        if isinstance(body, ConversationStarted):
+            base_dims: tuple[str | None, ...] = (
+                tenant,
+                body.channel,
+                body.direction,
+                body.contact_type,
+                body.skill,
+                body.campaign,
+                body.theme,
+            )
+            customer_id: str | None = body.customer_id
+            customer_name = body.customer_name
+            bot = body.handled_by == "bot"
+        else:  # implicit start: channel unknown, inbound, no customer, human handling ([7])
+            base_dims = (tenant, "unknown", "inbound", None, None, None, None)
+            customer_id = customer_name = None
+            bot = False
         conv = Conversation(
             tenant=tenant,
             conversation_id=event.conversation_id or "",
-            base_dims=(
-                tenant,
-                data.get("channel", "unknown"),
-                data.get("direction", "inbound"),
-                data.get("contact_type"),
-                data.get("skill"),
-                data.get("campaign"),
-                data.get("theme"),
-            ),
-            customer_id=data.get("customer_id"),
-            customer_name=data.get("customer_name"),
+            base_dims=base_dims,
+            customer_id=customer_id,
+            customer_name=customer_name,
             started_us=event.ts_us,
             cycle_start_us=event.ts_us,
-            bot=data.get("handled_by") == "bot",
+            bot=bot,
             last_event_us=event.ts_us,
         )
         self.conversations[conv.key] = conv
@@ -208,7 +219,10 @@ class Engine:
             "started_at": conv.started_at_text(),
             "csat_score": conv.csat_score,
         }
-        return ConversationAttributes(conv.tenant, conv.conversation_id, values)
+        attributes: ConversationAttributes = _new_tuple(
+            ConversationAttributes, (conv.tenant, conv.conversation_id, values)
+        )
+        return attributes
 
     def _dropped_event(self, event: Event, out: list[Output]) -> None:
         """An event for a conversation dropped after retention: late only (SPEC §7 [30])."""
@@ -225,8 +239,9 @@ class Engine:
             return False
         ids.add(event.event_id)
         self.advance(event.ts_us, out)
-        data = event.data
-        self.presence[(event.tenant, data["agent_id"])] = (data["status"], data.get("team_id"))
+        body = event.data
+        assert isinstance(body, AgentStatus)
+        self.presence[(event.tenant, body.agent_id)] = (body.status, body.team_id)
         return True
 
     def _tenant_count(self, metric: str, tenant: str | None, ts_us: int, out: list[Output]) -> None:

@@ -10,14 +10,21 @@ from livemetrics.engine import sessions, sla
 from livemetrics.engine.context import TIMER_RETENTION, Context, seconds
 from livemetrics.engine.handling import is_waiting
 from livemetrics.engine.state import CLOSED, NO_SIDE, OPEN, RESOLVED
+from livemetrics.event_types import (
+    AgentFocusEnded,
+    AgentFocusStarted,
+    ConversationResolved,
+    ConversationTagged,
+    ConversationTransaction,
+)
 
 
-def on_resolved(ctx: Context, ts_us: int, data: dict) -> None:
+def on_resolved(ctx: Context, ts_us: int, body: ConversationResolved) -> None:
     conv = ctx.conv
     if conv.status != OPEN:
         return
     conv.status = RESOLVED
-    resolver = data.get("agent_id")
+    resolver = body.agent_id
     credit = (resolver,) if resolver else ctx.last_agent_credit()
     ctx.observe("conversations_resolved", 1, ts_us, credit)
     ctx.observe("resolution_seconds", seconds(ts_us, conv.cycle_start_us), ts_us, credit)
@@ -71,26 +78,26 @@ def _end_cycle_work(ctx: Context, ts_us: int) -> None:
     sla.stop_clocks(ctx, ts_us)
 
 
-def on_tagged(ctx: Context, ts_us: int, data: dict) -> None:
-    ctx.observe("tag_count", 1, ts_us, ctx.last_agent_credit(), tag=data["tag"])
+def on_tagged(ctx: Context, ts_us: int, body: ConversationTagged) -> None:
+    ctx.observe("tag_count", 1, ts_us, ctx.last_agent_credit(), tag=body.tag)
 
 
-def on_transaction(ctx: Context, ts_us: int, data: dict) -> None:
+def on_transaction(ctx: Context, ts_us: int, body: ConversationTransaction) -> None:
     conv = ctx.conv
     credit = ctx.last_agent_credit()
-    metric = f"transaction_amount_{data['currency']}"
-    ctx.observe(metric, float(data["amount"]), ts_us, credit)
+    metric = f"transaction_amount_{body.currency}"
+    ctx.observe(metric, body.amount, ts_us, credit)
     if not conv.converted:
         conv.converted = True
         ctx.observe("converted_conversations", 1, ts_us, credit)
 
 
-def on_focus_started(ctx: Context, ts_us: int, data: dict) -> None:
-    ctx.conv.focus.setdefault(data["agent_id"], ts_us)
+def on_focus_started(ctx: Context, ts_us: int, body: AgentFocusStarted) -> None:
+    ctx.conv.focus.setdefault(body.agent_id, ts_us)
 
 
-def on_focus_ended(ctx: Context, ts_us: int, data: dict) -> None:
-    agent = data["agent_id"]
+def on_focus_ended(ctx: Context, ts_us: int, body: AgentFocusEnded) -> None:
+    agent = body.agent_id
     started_us = ctx.conv.focus.get(agent)
     if started_us is not None:
         _end_focus(ctx, ts_us, agent, started_us)

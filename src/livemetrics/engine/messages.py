@@ -10,30 +10,33 @@ from livemetrics.engine import sessions, sla
 from livemetrics.engine.context import Context, seconds
 from livemetrics.engine.handling import end_bot_handling, is_waiting, start_waiting
 from livemetrics.engine.state import AGENT, CUSTOMER
+from livemetrics.event_types import MessageSent
 
 SUBJECT_LENGTH = 120
 
 
-def on_message(ctx: Context, ts_us: int, data: dict) -> None:
-    sender = data["sender"]
+def on_message(ctx: Context, ts_us: int, body: MessageSent) -> None:
+    sender = body.sender
     if sender == "customer":
-        _customer_message(ctx, ts_us, data)
+        _customer_message(ctx, ts_us, body)
     elif sender == "agent":
-        _agent_message(ctx, ts_us, data["agent_id"])
+        agent = body.agent_id
+        assert agent is not None  # the decoder requires it (SPEC §7 [3])
+        _agent_message(ctx, ts_us, agent)
     elif sender == "bot":
         ctx.count("bot_messages", ts_us)
         sessions.on_message(ctx, ts_us, "bot", None)
     # system messages belong to no side, no session and no counter (SPEC §2)
 
 
-def _customer_message(ctx: Context, ts_us: int, data: dict) -> None:
+def _customer_message(ctx: Context, ts_us: int, body: MessageSent) -> None:
     conv = ctx.conv
-    offline = data.get("mode") == "offline"
+    offline = body.mode == "offline"
     ctx.count("customer_messages", ts_us)
     if conv.first_customer_offline is None:
         conv.first_customer_offline = offline
-        text = data.get("text")
-        if ctx.store_text and isinstance(text, str):
+        text = body.text
+        if ctx.store_text and text is not None:
             conv.subject = text[:SUBJECT_LENGTH]
     if conv.side != CUSTOMER:
         conv.side = CUSTOMER
@@ -66,7 +69,7 @@ def _agent_message(ctx: Context, ts_us: int, agent: str) -> None:
         ctx.observe("agent_first_response_seconds", seconds(ts_us, contact.ts_us), ts_us, credit)
         # bucketed with its assignment (SPEC §7 [21], D22)
         ctx.out.append(
-            contact._replace(metric="agent_contacts_with_response", event_id=ctx.event_id)
+            contact.renamed("agent_contacts_with_response", ctx.event_id)
         )
     first_response = is_waiting(ctx)
     if first_response:

@@ -36,6 +36,8 @@ TAG = DIM_INDEX["tag"]
 
 Dims = tuple[str | None, ...]
 
+_new_tuple = tuple.__new__  # builds a named tuple without its Python-level __new__
+
 
 class Observation(NamedTuple):
     """A tuple, because millions are made: cheap to build, hash and serialise."""
@@ -51,7 +53,20 @@ class Observation(NamedTuple):
     event_id: str | None = None
 
     def retraction(self) -> Observation:
-        return self._replace(sign=-self.sign)
+        metric, value, ts_us, day, hour, dims, agents, sign, event_id = self
+        # tuple.__new__, as everywhere outputs are made: `_replace` runs as Python
+        retracted: Observation = _new_tuple(
+            Observation, (metric, value, ts_us, day, hour, dims, agents, -sign, event_id)
+        )
+        return retracted
+
+    def renamed(self, metric: str, event_id: str | None) -> Observation:
+        """The same observation (bucket, dimensions, credit) under another metric and event."""
+        _, value, ts_us, day, hour, dims, agents, sign, _ = self
+        renamed: Observation = _new_tuple(
+            Observation, (metric, value, ts_us, day, hour, dims, agents, sign, event_id)
+        )
+        return renamed
 
     def to_list(self) -> list[Any]:
         return list(self)

@@ -16,6 +16,7 @@ from livemetrics.engine.outputs import SlaEvent
 from livemetrics.engine.state import Conversation, SlaClock
 
 AT_RISK_FRACTION = 0.8
+_new_tuple = tuple.__new__
 RESPONSE_KINDS = ("first_response", "next_response")
 
 
@@ -101,19 +102,24 @@ def find_clock(conv: Conversation, kind: str, turn: int) -> SlaClock | None:
 
 def _event(ctx: Context, clock: SlaClock, kind: str) -> SlaEvent:
     conv = ctx.conv
-    return SlaEvent(
-        kind=kind,
-        sla_kind=clock.kind,
-        tenant=conv.tenant,
-        conversation_id=conv.conversation_id,
-        channel=conv.base_dims[1] or "unknown",
-        turn=clock.turn,
-        started_us=clock.started_us,
-        deadline_us=clock.deadline_us,
-        detected_us=ctx.clock_us,
-        team=conv.team,
-        agent=conv.last_agent,
+    # in SlaEvent's field order; tuple.__new__ skips the named tuple's Python-level __new__
+    event: SlaEvent = _new_tuple(
+        SlaEvent,
+        (
+            kind,
+            clock.kind,
+            conv.tenant,
+            conv.conversation_id,
+            conv.base_dims[1] or "unknown",
+            clock.turn,
+            clock.started_us,
+            clock.deadline_us,
+            ctx.clock_us,
+            conv.team,
+            conv.last_agent,
+        ),
     )
+    return event
 
 
 def at_risk_count(clocks: list[SlaClock], now_us: int) -> int:

@@ -44,6 +44,7 @@ from livemetrics.engine.outputs import (
     SlaEvent,
 )
 from livemetrics.engine.state import conversation_from_list, conversation_to_list
+from livemetrics.event_types import AgentStatus
 from livemetrics.events import Event, Rejection, decode_event, format_ts
 
 EVENTS = "chat.events"
@@ -216,7 +217,9 @@ class LiveProcessor:
         self._route(self._out, EVENTS, None, None)
 
     def _apply_status(self, event: Event, topic: str, partition: int, offset: int) -> bool:
-        agent = event.data["agent_id"]
+        body = event.data
+        assert isinstance(body, AgentStatus)  # routed here by its type
+        agent = body.agent_id
         agent_key = (event.tenant, agent)
         if self.presence_offsets.get(agent_key, -1) >= offset:
             return False  # its record is ahead of the partition's (written before a crash)

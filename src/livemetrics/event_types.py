@@ -1,0 +1,183 @@
+"""The typed body of each event type of SPEC §1, decoded and validated in one pass by msgspec.
+
+One `msgspec.Struct` per type, tagged by the `type` field, mirrors the
+type's JSON Schema in `topics/schemas/`: required fields without a default,
+optional ones (`?` in SPEC §1) default to None (a `null` is absent, SPEC
+§7 [3]), enumerations as `Literal`, ids as non-empty strings, unknown extra
+fields ignored. `events.decode_event` uses them as its fast path (the C
+decoder checks every field while it parses); the rules that span fields
+(`agent_id` when `sender=agent`, one of `agent_id`/`group_id`, a score in
+its survey's range) and `ts` are checked after it.
+
+    >>> body = DECODER.decode(b'{"type":"conversation.tagged","event_id":"e1",'
+    ...                       b'"ts":"2026-11-22T10:00:00Z","tenant":"acme",'
+    ...                       b'"conversation_id":"c1","tag":"vip"}')
+    >>> body.tag
+    'vip'
+
+This module is not compiled by mypyc (hatch_build.py): a msgspec struct is
+a C type of msgspec's, which a mypyc native class cannot extend. Bodies hold
+strings and numbers only, so they skip the cycle collector (`gc=False`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+__all__ = [
+    "DECODER",
+    "TYPE_OF",
+    "AgentFocusEnded",
+    "AgentFocusStarted",
+    "AgentStatus",
+    "ConversationAssigned",
+    "ConversationClosed",
+    "ConversationRated",
+    "ConversationReopened",
+    "ConversationResolved",
+    "ConversationStarted",
+    "ConversationTagged",
+    "ConversationTransaction",
+    "EventBody",
+    "MessageSent",
+    "body_from_checked",
+    "body_type",
+]
+
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class _Envelope(msgspec.Struct, tag_field="type", frozen=True, gc=False):
+    """Fields every event has (SPEC §1 "Every event"); `ts` is parsed by `events.parse_ts`."""
+
+    event_id: NonEmpty
+    ts: str
+    tenant: NonEmpty
+
+
+class _ConversationEvent(_Envelope, frozen=True, gc=False):
+    conversation_id: NonEmpty
+
+
+class ConversationStarted(_ConversationEvent, tag="conversation.started", frozen=True, gc=False):
+    channel: NonEmpty
+    direction: Literal["inbound", "outbound"]
+    customer_id: NonEmpty
+    customer_name: str | None = None
+    contact_type: str | None = None
+    skill: str | None = None
+    campaign: str | None = None
+    theme: str | None = None
+    handled_by: Literal["bot", "human"] | None = None
+
+
+class MessageSent(_ConversationEvent, tag="message.sent", frozen=True, gc=False):
+    sender: Literal["customer", "agent", "bot", "system"]
+    agent_id: NonEmpty | None = None  # required when sender is 'agent' (checked after)
+    mode: Literal["live", "offline"] | None = None
+    text: str | None = None
+
+
+class ConversationAssigned(_ConversationEvent, tag="conversation.assigned", frozen=True, gc=False):
+    via: Literal["routing", "transfer", "bot"]
+    agent_id: NonEmpty | None = None  # exactly one of agent_id, group_id (checked after)
+    group_id: NonEmpty | None = None
+    team_id: NonEmpty | None = None
+
+
+class AgentFocusStarted(_ConversationEvent, tag="agent.focus.started", frozen=True, gc=False):
+    agent_id: NonEmpty
+
+
+class AgentFocusEnded(_ConversationEvent, tag="agent.focus.ended", frozen=True, gc=False):
+    agent_id: NonEmpty
+
+
+class ConversationTagged(_ConversationEvent, tag="conversation.tagged", frozen=True, gc=False):
+    tag: NonEmpty
+
+
+class ConversationResolved(_ConversationEvent, tag="conversation.resolved", frozen=True, gc=False):
+    agent_id: NonEmpty | None = None  # absent: resolved by bot or system
+
+
+class ConversationReopened(_ConversationEvent, tag="conversation.reopened", frozen=True, gc=False):
+    pass
+
+
+class ConversationClosed(_ConversationEvent, tag="conversation.closed", frozen=True, gc=False):
+    pass
+
+
+class ConversationRated(_ConversationEvent, tag="conversation.rated", frozen=True, gc=False):
+    survey: Literal["csat", "nps", "ces"]
+    score: int  # in its survey's range (checked after); 4.0 is the integer 4 (SPEC §7 [3])
+
+
+class ConversationTransaction(
+    _ConversationEvent, tag="conversation.transaction", frozen=True, gc=False
+):
+    transaction_id: NonEmpty
+    amount: float  # any JSON number
+    currency: NonEmpty
+
+
+class AgentStatus(_Envelope, tag="agent.status", frozen=True, gc=False):
+    """Presence (topic `chat.agent-status`); it has no conversation, even if one is sent."""
+
+    agent_id: NonEmpty
+    status: Literal["online", "away", "offline"]
+    team_id: NonEmpty | None = None
+
+
+EventBody = (
+    ConversationStarted
+    | MessageSent
+    | ConversationAssigned
+    | AgentFocusStarted
+    | AgentFocusEnded
+    | ConversationTagged
+    | ConversationResolved
+    | ConversationReopened
+    | ConversationClosed
+    | ConversationRated
+    | ConversationTransaction
+    | AgentStatus
+)
+
+_BODY_TYPES: dict[str, type[EventBody]] = {
+    body.__struct_config__.tag: body  # type: ignore[misc]
+    for body in (
+        ConversationStarted,
+        MessageSent,
+        ConversationAssigned,
+        AgentFocusStarted,
+        AgentFocusEnded,
+        ConversationTagged,
+        ConversationResolved,
+        ConversationReopened,
+        ConversationClosed,
+        ConversationRated,
+        ConversationTransaction,
+        AgentStatus,
+    )
+}
+
+#: Decodes one event's JSON into its body; raises msgspec.DecodeError (or
+#: ValidationError) for anything the structs do not accept.
+DECODER: msgspec.json.Decoder[EventBody] = msgspec.json.Decoder(EventBody)
+
+#: Each body class's event type (its tag).
+TYPE_OF: dict[type, str] = {body: name for name, body in _BODY_TYPES.items()}
+
+
+def body_type(event_type: str) -> type[EventBody] | None:
+    """The body class of an event type, None for an unknown type."""
+    return _BODY_TYPES.get(event_type)
+
+
+def body_from_checked(event_type: str, data: dict) -> EventBody:
+    """The body of a dict the hand-written checks of `events` accepted (the slow path)."""
+    return msgspec.convert(data, _BODY_TYPES[event_type])
