@@ -20,18 +20,20 @@ import datetime as dt
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import pairwise
+from typing import Final
 from zoneinfo import ZoneInfo
 
 __all__ = ["ServiceCalendar"]
 
-US_PER_SECOND = 1_000_000
-SECONDS_PER_DAY = 86_400
-_SLOT_US = 900 * US_PER_SECOND
-_SLOT_CACHE_LIMIT = 200_000
-_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
-_ONE_DAY = dt.timedelta(days=1)
-_LAST_MONTH = dt.date.max.year * 12 + dt.date.max.month - 1  # December 9999
-NEVER_US = 2**62  # "no such instant": a deadline past the calendar's end; no clock reaches it
+US_PER_SECOND: Final = 1_000_000
+SECONDS_PER_DAY: Final = 86_400
+_SLOT_US: Final = 900 * US_PER_SECOND
+_SLOT_CACHE_LIMIT: Final = 200_000
+_EPOCH_ORDINAL: Final = dt.date(1970, 1, 1).toordinal()
+_ONE_DAY: Final = dt.timedelta(days=1)
+_LAST_MONTH: Final = dt.date.max.year * 12 + dt.date.max.month - 1  # December 9999
+# "no such instant": a deadline past the calendar's end; no clock reaches it
+NEVER_US: Final = 2**62
 
 Interval = tuple[int, int]
 

@@ -43,7 +43,6 @@ __all__ = [
     "EventBody",
     "MessageSent",
     "body_from_checked",
-    "body_type",
 ]
 
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
@@ -171,11 +170,6 @@ DECODER: msgspec.json.Decoder[EventBody] = msgspec.json.Decoder(EventBody)
 
 #: Each body class's event type (its tag).
 TYPE_OF: dict[type, str] = {body: name for name, body in _BODY_TYPES.items()}
-
-
-def body_type(event_type: str) -> type[EventBody] | None:
-    """The body class of an event type, None for an unknown type."""
-    return _BODY_TYPES.get(event_type)
 
 
 def body_from_checked(event_type: str, data: dict) -> EventBody:

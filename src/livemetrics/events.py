@@ -28,7 +28,7 @@ import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import msgspec
 import orjson
@@ -55,9 +55,9 @@ __all__ = [
     "parse_ts",
 ]
 
-MAX_EVENT_BYTES = 1 << 20  # a message/line over 1 MiB is invalid (SPEC §7 [1])
+MAX_EVENT_BYTES: Final = 1 << 20  # a message/line over 1 MiB is invalid (SPEC §7 [1])
 
-AGENT_STATUS = "agent.status"
+AGENT_STATUS: Final = "agent.status"
 
 
 class Event(NamedTuple):
@@ -75,7 +75,7 @@ class Event(NamedTuple):
     data: EventBody
 
 
-_new_tuple = tuple.__new__
+_new_tuple: Final = tuple.__new__
 
 
 @dataclass(slots=True, frozen=True)
@@ -90,13 +90,15 @@ class Rejection:
 
 # --- time ------------------------------------------------------------------
 
-_TS_GRAMMAR = "YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)"
-_HEAD_MATCH = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}").fullmatch
-_TAIL_MATCH = re.compile(r"(?:\.([0-9]+))?(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))").fullmatch
-_EPOCH = _dt.datetime(1970, 1, 1)
-_EPOCH_ORDINAL = _EPOCH.toordinal()
-_TS_MAX_US = (_dt.date(9999, 12, 31).toordinal() - _EPOCH_ORDINAL) * 86_400_000_000
-_CACHE_SIZE = 8192
+_TS_GRAMMAR: Final = "YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)"
+_HEAD_MATCH: Final = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}"
+).fullmatch
+_TAIL_MATCH: Final = re.compile(r"(?:\.([0-9]+))?(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))").fullmatch
+_EPOCH: Final = _dt.datetime(1970, 1, 1)
+_EPOCH_ORDINAL: Final = _EPOCH.toordinal()
+_TS_MAX_US: Final = (_dt.date(9999, 12, 31).toordinal() - _EPOCH_ORDINAL) * 86_400_000_000
+_CACHE_SIZE: Final = 8192
 # The grammar splits into 'YYYY-MM-DDTHH', ':MM:SS', an optional '.fraction'
 # and a zone ('Z' or '±HH:MM') that are valid independently. Events share
 # hours and zones, so each valid hour and zone is cached with its value in
@@ -105,13 +107,13 @@ _CACHE_SIZE = 8192
 # table of 3 600. The fraction is nearly unique per event, so it is read
 # directly: parsing a ts is three dictionary lookups and, with a fraction,
 # one int().
-_HOURS: dict[str, int] = {}
-_MINUTE_SECONDS: dict[str, int] = {
+_HOURS: Final[dict[str, int]] = {}
+_MINUTE_SECONDS: Final[dict[str, int]] = {
     f":{minute:02d}:{second:02d}": (minute * 60 + second) * 1_000_000
     for minute in range(60)
     for second in range(60)
 }
-_ZONES: dict[str, int] = {"Z": 0, "z": 0}  # zone -> microseconds to add to reach UTC
+_ZONES: Final[dict[str, int]] = {"Z": 0, "z": 0}  # zone -> microseconds to add to reach UTC
 
 
 def _hour_us(text: str) -> int:
@@ -227,9 +229,9 @@ def format_ts(ts_us: int) -> str:
     return f"{date}{_FORMAT_HOURS[hour]}{_FORMAT_MINUTE_SECONDS[minute_second]}.{micros:06d}Z"
 
 
-_FORMAT_DATES: dict[int, str] = {}  # days since the epoch -> 'YYYY-MM-DDT'
-_FORMAT_HOURS = [f"{hour:02d}:" for hour in range(24)]
-_FORMAT_MINUTE_SECONDS = [f"{m:02d}:{s:02d}" for m in range(60) for s in range(60)]
+_FORMAT_DATES: Final[dict[int, str]] = {}  # days since the epoch -> 'YYYY-MM-DDT'
+_FORMAT_HOURS: Final = [f"{hour:02d}:" for hour in range(24)]
+_FORMAT_MINUTE_SECONDS: Final = [f"{m:02d}:{s:02d}" for m in range(60) for s in range(60)]
 
 
 # --- field checks ----------------------------------------------------------
@@ -248,7 +250,7 @@ class _Missing(_Invalid):
         self.condition = condition
 
 
-_JSON_TYPE = {
+_JSON_TYPE: Final = {
     dict: "an object",
     list: "an array",
     str: "a string",
@@ -313,7 +315,7 @@ def _anything(field: str, value: Any) -> None:
 
 # (field, required, check) per type, after the envelope (SPEC §1 tables, §7 [3]).
 _Spec = tuple[tuple[str, bool, FieldCheck], ...]
-_SPECS: dict[str, _Spec] = {
+_SPECS: Final[dict[str, _Spec]] = {
     "conversation.started": (
         ("channel", True, _non_empty),
         ("direction", True, _one_of("inbound", "outbound")),
@@ -359,10 +361,10 @@ _SPECS: dict[str, _Spec] = {
     ),
 }
 
-_SCORE_RANGE = {"csat": (1, 5), "nps": (0, 10), "ces": (1, 7)}
+_SCORE_RANGE: Final = {"csat": (1, 5), "nps": (0, 10), "ces": (1, 7)}
 
 
-_SENDERS = frozenset(("customer", "agent", "bot", "system"))
+_SENDERS: Final = frozenset(("customer", "agent", "bot", "system"))
 
 
 def _check_message_sent(data: dict[str, Any]) -> None:
@@ -426,11 +428,11 @@ def _fields_check(
     return check
 
 
-_RULES: dict[str, Callable[[dict[str, Any]], None]] = {
+_RULES: Final[dict[str, Callable[[dict[str, Any]], None]]] = {
     "conversation.assigned": _check_assigned,
     "conversation.rated": _check_rated,
 }
-_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
+_CHECKS: Final[dict[str, Callable[[dict[str, Any]], None]]] = {
     event_type: _fields_check(spec, _RULES.get(event_type)) for event_type, spec in _SPECS.items()
 }
 _CHECKS["message.sent"] = _check_message_sent
@@ -498,7 +500,7 @@ def decode_event(raw: bytes) -> Event | Rejection:
     return _decode_checked(raw) if event is None else event
 
 
-_decode_body = DECODER.decode
+_decode_body: Final = DECODER.decode
 
 
 def _decode_fast(raw: bytes) -> Event | None:
@@ -512,30 +514,55 @@ def _decode_fast(raw: bytes) -> Event | None:
     return _fast_event(body)
 
 
+# What the fast path checks after the structs, per body class: nothing more, a
+# rule across fields (SPEC §7 [3]), or nothing and no conversation (presence).
+_PLAIN: Final = 0
+_AGENT_IF_SENDER_AGENT: Final = 1
+_AGENT_XOR_GROUP: Final = 2
+_SCORE_IN_RANGE: Final = 3
+_PRESENCE: Final = 4
+_RULE_AFTER: Final[dict[type, int]] = {
+    MessageSent: _AGENT_IF_SENDER_AGENT,
+    ConversationAssigned: _AGENT_XOR_GROUP,
+    ConversationRated: _SCORE_IN_RANGE,
+    AgentStatus: _PRESENCE,
+}
+_FAST_TYPES: Final[dict[type, tuple[str, int]]] = {
+    body_class: (event_type, _RULE_AFTER.get(body_class, _PLAIN))
+    for body_class, event_type in TYPE_OF.items()
+}
+# mypyc reads a Final module name from a C static, and any other name from the module's
+# globals dict at every use: the class the hot path names is a Final alias
+_EVENT: Final = Event
+
+
 def _fast_event(body: EventBody) -> Event | None:
     """The `Event` of a body msgspec accepted, or None when a rule across fields or `ts`
     fails (the checked path then names it)."""
-    body_class = type(body)
-    event_type = TYPE_OF[body_class]
-    if body_class is MessageSent:
-        if body.sender == "agent" and body.agent_id is None:  # type: ignore[union-attr]
-            return None
-    elif body_class is ConversationAssigned:
-        if (body.agent_id is None) == (body.group_id is None):  # type: ignore[union-attr]
-            return None
-    elif body_class is ConversationRated:
-        low, high = _SCORE_RANGE[body.survey]  # type: ignore[union-attr]
-        if not low <= body.score <= high:  # type: ignore[union-attr]
+    event_type, rule = _FAST_TYPES[type(body)]
+    conversation_id = None
+    if rule != _PRESENCE:
+        conversation_id = body.conversation_id  # type: ignore[union-attr]
+        if rule != _PLAIN and _breaks_rule(body, rule):
             return None
     try:
         ts_us = parse_ts(body.ts)
     except ValueError:
         return None
-    conversation_id = None if body_class is AgentStatus else body.conversation_id  # type: ignore[union-attr]
     event: Event = _new_tuple(
-        Event, (body.event_id, event_type, ts_us, body.tenant, conversation_id, body)
+        _EVENT, (body.event_id, event_type, ts_us, body.tenant, conversation_id, body)
     )
     return event
+
+
+def _breaks_rule(body: Any, rule: int) -> bool:
+    """Whether `body` breaks the rule across its fields that the structs cannot state."""
+    if rule == _AGENT_IF_SENDER_AGENT:
+        return bool(body.sender == "agent" and body.agent_id is None)
+    if rule == _AGENT_XOR_GROUP:
+        return (body.agent_id is None) == (body.group_id is None)
+    low, high = _SCORE_RANGE[body.survey]
+    return not low <= body.score <= high
 
 
 def _decode_checked(raw: bytes) -> Event | Rejection:

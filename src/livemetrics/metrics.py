@@ -6,9 +6,11 @@ in step: a metric added here shows up in every report row (SPEC §7 [50]).
 
 from __future__ import annotations
 
-SLA_KINDS: tuple[str, ...] = ("first_response", "next_response", "resolution")
+from typing import Final
 
-COUNTERS: tuple[str, ...] = (
+SLA_KINDS: Final[tuple[str, ...]] = ("first_response", "next_response", "resolution")
+
+COUNTERS: Final[tuple[str, ...]] = (
     "conversations_started",
     "conversations_resolved",
     "conversations_reopened",
@@ -49,11 +51,11 @@ COUNTERS: tuple[str, ...] = (
 )
 
 #: Counters the engine emits under their own name; `sla_breaches` is their sum.
-SLA_BREACH_COUNTERS: tuple[str, ...] = tuple(f"sla_breaches_{kind}" for kind in SLA_KINDS)
+SLA_BREACH_COUNTERS: Final[tuple[str, ...]] = tuple(f"sla_breaches_{kind}" for kind in SLA_KINDS)
 
-DISTINCT_COUNTS: tuple[str, ...] = ("distinct_customers", "distinct_agents")
+DISTINCT_COUNTS: Final[tuple[str, ...]] = ("distinct_customers", "distinct_agents")
 
-DISTRIBUTIONS: tuple[str, ...] = (
+DISTRIBUTIONS: Final[tuple[str, ...]] = (
     "first_response_seconds",
     "first_response_business_seconds",
     "agent_first_response_seconds",
@@ -73,9 +75,9 @@ DISTRIBUTIONS: tuple[str, ...] = (
 )
 
 #: Per-currency distributions are named `transaction_amount_<CURRENCY>` (SPEC §7 [28]).
-TRANSACTION_PREFIX = "transaction_amount_"
+TRANSACTION_PREFIX: Final = "transaction_amount_"
 
-CONVERSATION_ATTRIBUTES: tuple[str, ...] = (
+CONVERSATION_ATTRIBUTES: Final[tuple[str, ...]] = (
     "customer_id",
     "customer_name",
     "subject",
@@ -86,7 +88,7 @@ CONVERSATION_ATTRIBUTES: tuple[str, ...] = (
     "csat_score",
 )
 
-LIVE_GAUGES: tuple[str, ...] = (
+LIVE_GAUGES: Final[tuple[str, ...]] = (
     "open_conversations",
     "waiting_first_response",
     "awaiting_agent_reply",
@@ -103,4 +105,4 @@ def is_distribution(metric: str) -> bool:
     return metric in _DISTRIBUTION_SET or metric.startswith(TRANSACTION_PREFIX)
 
 
-_DISTRIBUTION_SET = frozenset(DISTRIBUTIONS)
+_DISTRIBUTION_SET: Final = frozenset(DISTRIBUTIONS)

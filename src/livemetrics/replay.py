@@ -13,7 +13,7 @@ import contextlib
 import gc
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from livemetrics.aggregate.query import ReportQuery
 from livemetrics.aggregate.report import build_report
@@ -21,9 +21,9 @@ from livemetrics.aggregate.store import AggregateStore
 from livemetrics.config import Config
 from livemetrics.engine.engine import Engine
 from livemetrics.engine.outputs import Output
-from livemetrics.events import Event, decode_line
+from livemetrics.events import Rejection, decode_line
 
-BATCH = 512
+BATCH: Final = 512
 
 
 @dataclass(slots=True)
@@ -105,14 +105,14 @@ def _replay(
             lines_read += 1
             read += len(line)
             item = decode_line(line)
-            if isinstance(item, Event):
-                valid += 1
-                process(item, out)
-            elif item is None:
+            if item is None:
                 blank += 1
-            else:
+            elif isinstance(item, Rejection):  # a native class: no lookup by name
                 invalid += 1
                 reject(item, out)
+            else:
+                valid += 1
+                process(item, out)
             if len(out) >= BATCH:
                 fold(out)
                 out.clear()

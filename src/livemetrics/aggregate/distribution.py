@@ -44,23 +44,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Final
 
-EXACT_LIMIT = 128
+EXACT_LIMIT: Final = 128
 """Largest count kept as exact values."""
 
-RELATIVE_ACCURACY = 0.005
+RELATIVE_ACCURACY: Final = 0.005
 """Relative error bound of a sketch quantile (alpha)."""
 
-GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
-_LOG_GAMMA = math.log(GAMMA)
-_ESTIMATE_FACTOR = 2 / (1 + GAMMA)
+GAMMA: Final = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
+_LOG_GAMMA: Final = math.log(GAMMA)
+_ESTIMATE_FACTOR: Final = 2 / (1 + GAMMA)
 
-SUMMARY_PERCENTILES = (50, 90, 99)
+SUMMARY_PERCENTILES: Final = (50, 90, 99)
 
-_log = math.log
-_ceil = math.ceil
-_inf = math.inf
+_log: Final = math.log
+_ceil: Final = math.ceil
+_inf: Final = math.inf
 
 
 def bucket_key(magnitude: float) -> int:

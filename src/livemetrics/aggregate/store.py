@@ -12,7 +12,7 @@ of cells, and a retraction lands in exactly the cell it came from.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Final
 
 from livemetrics.aggregate.distribution import Distribution
 from livemetrics.engine.outputs import ConversationAttributes, Observation, Output
@@ -23,8 +23,11 @@ Cell = dict[str, Any]  # metric -> int (counter) | Distribution
 
 # metric -> is it a distribution, as metrics are met; bounded, since currencies
 # (`transaction_amount_<CURRENCY>`) come from the input
-_metric_is_distribution: dict[str, bool] = {}
-_METRIC_MEMO_LIMIT = 4096
+_metric_is_distribution: Final[dict[str, bool]] = {}
+_METRIC_MEMO_LIMIT: Final = 4096
+# mypyc reads a Final module name from a C static, and any other name from the module's
+# globals dict at every use: the classes the hot path names are Final aliases
+_OBSERVATION: Final = Observation
 
 
 class AggregateStore:
@@ -44,7 +47,7 @@ class AggregateStore:
         attributes = self.attributes
         distribution = _metric_is_distribution
         for item in outputs:
-            if type(item) is not Observation:
+            if type(item) is not _OBSERVATION:
                 if isinstance(item, ConversationAttributes):
                     attributes[(item.tenant, item.conversation_id)] = item.values
                 continue

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 from livemetrics.calendar import ServiceCalendar
 from livemetrics.config import TenantConfig
@@ -15,12 +16,15 @@ from livemetrics.engine.outputs import Observation, Output
 from livemetrics.engine.state import Conversation
 
 #: Timer kinds the engine's heap knows (see engine.timers).
-TIMER_SESSION = 0
-TIMER_SLA_RISK = 1
-TIMER_SLA_BREACH = 2
-TIMER_RETENTION = 3
+TIMER_SESSION: Final = 0
+TIMER_SLA_RISK: Final = 1
+TIMER_SLA_BREACH: Final = 2
+TIMER_RETENTION: Final = 3
 
-_new_tuple = tuple.__new__
+_new_tuple: Final = tuple.__new__
+# mypyc reads a Final module name from a C static, and any other name from the module's
+# globals dict at every use: the classes the hot path names are Final aliases
+_OBSERVATION: Final = Observation
 
 Schedule = Callable[[int, tuple[str, str], int, tuple[str, int] | None], None]
 
@@ -54,7 +58,7 @@ class Context:
             dims = self.conv.dims(tag)
         # tuple.__new__ skips the named tuple's Python-level __new__ (same tuple)
         obs: Observation = _new_tuple(
-            Observation, (metric, value, ts_us, day, hour, dims, agents, 1, self.event_id)
+            _OBSERVATION, (metric, value, ts_us, day, hour, dims, agents, 1, self.event_id)
         )
         self.out.append(obs)
         return obs

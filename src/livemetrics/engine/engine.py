@@ -15,7 +15,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from livemetrics.config import Config
 from livemetrics.engine import assignments, lifecycle, messages, ratings, sessions, sla
@@ -47,7 +47,7 @@ ConversationKey = tuple[str, str]
 Handler = Callable[[Context, int, Any], None]  # (context, ts, the event's typed body)
 Timer = tuple[int, int, ConversationKey, int, Any]  # due, sequence, conversation, kind, ref
 
-_HANDLERS: dict[str, Handler] = {
+_HANDLERS: Final[dict[str, Handler]] = {
     "message.sent": messages.on_message,
     "conversation.assigned": assignments.on_assigned,
     "agent.focus.started": lifecycle.on_focus_started,
@@ -61,8 +61,8 @@ _HANDLERS: dict[str, Handler] = {
     "conversation.started": lambda ctx, ts, body: None,  # a second start is ignored ([7])
 }
 
-_EMPTY_DIMS: tuple[None, ...] = (None,) * len(DIM_INDEX)
-_new_tuple = tuple.__new__  # builds a named tuple without its Python-level __new__
+_EMPTY_DIMS: Final[tuple[None, ...]] = (None,) * len(DIM_INDEX)
+_new_tuple: Final = tuple.__new__  # builds a named tuple without its Python-level __new__
 
 
 class Engine:

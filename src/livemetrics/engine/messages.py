@@ -6,13 +6,15 @@ agent message that ends a customer turn observes the response metrics.
 
 from __future__ import annotations
 
+from typing import Final
+
 from livemetrics.engine import sessions, sla
 from livemetrics.engine.context import Context, seconds
 from livemetrics.engine.handling import end_bot_handling, is_waiting, start_waiting
 from livemetrics.engine.state import AGENT, CUSTOMER
 from livemetrics.event_types import MessageSent
 
-SUBJECT_LENGTH = 120
+SUBJECT_LENGTH: Final = 120
 
 
 def on_message(ctx: Context, ts_us: int, body: MessageSent) -> None:

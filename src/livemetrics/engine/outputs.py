@@ -14,10 +14,10 @@ provisional result.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 #: Positions inside `Observation.dims`; `agent` and `day`/`hour` live beside it.
-DIM_FIELDS: tuple[str, ...] = (
+DIM_FIELDS: Final[tuple[str, ...]] = (
     "tenant",
     "channel",
     "direction",
@@ -30,13 +30,13 @@ DIM_FIELDS: tuple[str, ...] = (
     "conversation",
     "tag",
 )
-DIM_INDEX: dict[str, int] = {name: i for i, name in enumerate(DIM_FIELDS)}
-TEAM = DIM_INDEX["team"]
-TAG = DIM_INDEX["tag"]
+DIM_INDEX: Final[dict[str, int]] = {name: i for i, name in enumerate(DIM_FIELDS)}
+TEAM: Final = DIM_INDEX["team"]
+TAG: Final = DIM_INDEX["tag"]
 
 Dims = tuple[str | None, ...]
 
-_new_tuple = tuple.__new__  # builds a named tuple without its Python-level __new__
+_new_tuple: Final = tuple.__new__  # builds a named tuple without its Python-level __new__
 
 
 class Observation(NamedTuple):

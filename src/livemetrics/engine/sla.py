@@ -11,13 +11,15 @@ result depends only on the conversation's own events and the final clock.
 
 from __future__ import annotations
 
+from typing import Final
+
 from livemetrics.engine.context import TIMER_SLA_BREACH, TIMER_SLA_RISK, Context
 from livemetrics.engine.outputs import SlaEvent
 from livemetrics.engine.state import Conversation, SlaClock
 
-AT_RISK_FRACTION = 0.8
-_new_tuple = tuple.__new__
-RESPONSE_KINDS = ("first_response", "next_response")
+AT_RISK_FRACTION: Final = 0.8
+_new_tuple: Final = tuple.__new__
+RESPONSE_KINDS: Final = ("first_response", "next_response")
 
 
 def start_clock(ctx: Context, kind: str, turn: int, start_us: int) -> None:

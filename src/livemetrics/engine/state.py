@@ -9,20 +9,20 @@ Field order in the lists is the wire format: append new fields at the end.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from livemetrics.engine.outputs import TEAM, Observation
 from livemetrics.events import format_ts
 
 # Turn sides (SPEC §2 "Turns").
-NO_SIDE = 0
-CUSTOMER = 1
-AGENT = 2
+NO_SIDE: Final = 0
+CUSTOMER: Final = 1
+AGENT: Final = 2
 
 # Conversation status (SPEC §7 [8]).
-OPEN = "open"
-RESOLVED = "resolved"
-CLOSED = "closed"
+OPEN: Final = "open"
+RESOLVED: Final = "resolved"
+CLOSED: Final = "closed"
 
 
 @dataclass(slots=True)
