@@ -25,16 +25,33 @@ RESOLVED: Final = "resolved"
 CLOSED: Final = "closed"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Session:
     """The current session (SPEC §2 "Sessions", §7 [13])."""
 
     first_us: int
     last_us: int
-    customer_wrote: bool = False
-    agents: list[str] = field(default_factory=list)
-    team: str | None = None  # team at the session's last message (decision D29)
-    provisional: list[Observation] | None = None  # emitted by the clock; retractable
+    customer_wrote: bool
+    agents: list[str]
+    team: str | None  # team at the session's last message (decision D29)
+    provisional: list[Observation] | None  # emitted by the clock; retractable
+
+    def __init__(
+        self,
+        first_us: int,
+        last_us: int,
+        customer_wrote: bool = False,
+        agents: list[str] | None = None,
+        team: str | None = None,
+        provisional: list[Observation] | None = None,
+    ) -> None:
+        # written out (init=False): mypyc compiles this one; dataclass's would run as Python
+        self.first_us = first_us
+        self.last_us = last_us
+        self.customer_wrote = customer_wrote
+        self.agents = [] if agents is None else agents
+        self.team = team
+        self.provisional = provisional
 
     def to_list(self) -> list[Any]:
         prov = None if self.provisional is None else [o.to_list() for o in self.provisional]
@@ -47,7 +64,7 @@ class Session:
         return cls(first_us, last_us, customer_wrote, list(agents), team, provisional)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class SlaClock:
     """One running SLA clock (SPEC §4, decisions D40-D42)."""
 
@@ -56,9 +73,30 @@ class SlaClock:
     started_us: int
     deadline_us: int
     at_risk_us: int
-    at_risk_sent: bool = False
-    breach: Observation | None = None  # set once the clock has fired
-    frozen: bool = False  # breach attributes settled (an own event after the deadline came)
+    at_risk_sent: bool
+    breach: Observation | None  # set once the clock has fired
+    frozen: bool  # breach attributes settled (an own event after the deadline came)
+
+    def __init__(
+        self,
+        kind: str,
+        turn: int,
+        started_us: int,
+        deadline_us: int,
+        at_risk_us: int,
+        at_risk_sent: bool = False,
+        breach: Observation | None = None,
+        frozen: bool = False,
+    ) -> None:
+        # written out (init=False): mypyc compiles this one; dataclass's would run as Python
+        self.kind = kind
+        self.turn = turn
+        self.started_us = started_us
+        self.deadline_us = deadline_us
+        self.at_risk_us = at_risk_us
+        self.at_risk_sent = at_risk_sent
+        self.breach = breach
+        self.frozen = frozen
 
     def to_list(self) -> list[Any]:
         breach = None if self.breach is None else self.breach.to_list()
@@ -80,57 +118,146 @@ class SlaClock:
         return cls(kind, turn, started, deadline, at_risk, sent, obs, frozen)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Conversation:
     """Everything the engine remembers about one conversation."""
 
     tenant: str
     conversation_id: str
-    base_dims: tuple[
-        str | None, ...
-    ]  # tenant, channel, direction, contact_type, skill, campaign, theme
+    # tenant, channel, direction, contact_type, skill, campaign, theme
+    base_dims: tuple[str | None, ...]
     customer_id: str | None
     customer_name: str | None
     started_us: int
-    status: str = OPEN
-    cycle: int = 0
-    cycle_start_us: int = 0
-    cycle_assigned_us: int | None = None  # first human assignment in the cycle
-    cycle_handled: bool = False  # handle_seconds observed in this cycle
-    bot: bool = False  # under bot handling
-    handoff_us: int | None = None  # when bot handling ended (decision D10)
-    customer_wrote_in_bot: bool = False
-    waiting_since: int | None = None
-    first_response_done: bool = False
-    queue_wait_open: bool = True  # a queue wait may still be observed (D23)
-    human_wrote: bool = False
-    team: str | None = None
-    last_agent: str | None = None
-    side: int = NO_SIDE
-    turn_first_us: int | None = None
-    turn_offline: bool = False
-    customer_turns: int = 0
-    last_customer_us: int | None = None
-    first_customer_offline: bool | None = None
-    writers: list[str] = field(default_factory=list)
-    pending_contacts: dict[str, Observation] = field(default_factory=dict)  # agent -> contact
-    focus: dict[str, int] = field(default_factory=dict)  # agent -> window start
-    session: Session | None = None
-    session_timer_armed: bool = False
-    last_event_us: int = 0
-    ratings: dict[str, list[Observation]] = field(default_factory=dict)  # survey -> outputs
-    csat_score: int | None = None
-    unrated: list[Observation] = field(default_factory=list)
-    converted: bool = False
-    clocks: list[SlaClock] = field(default_factory=list)
-    seen: set[str] = field(default_factory=set)
-    closed_us: int | None = None
-    subject: str | None = None
-    group: str | None = None  # the group of the latest assignment, if it went to a group
+    status: str
+    cycle: int
+    cycle_start_us: int
+    cycle_assigned_us: int | None  # first human assignment in the cycle
+    cycle_handled: bool  # handle_seconds observed in this cycle
+    bot: bool  # under bot handling
+    handoff_us: int | None  # when bot handling ended (decision D10)
+    customer_wrote_in_bot: bool
+    waiting_since: int | None
+    first_response_done: bool
+    queue_wait_open: bool  # a queue wait may still be observed (D23)
+    human_wrote: bool
+    team: str | None
+    last_agent: str | None
+    side: int
+    turn_first_us: int | None
+    turn_offline: bool
+    customer_turns: int
+    last_customer_us: int | None
+    first_customer_offline: bool | None
+    writers: list[str]
+    pending_contacts: dict[str, Observation]  # agent -> contact
+    focus: dict[str, int]  # agent -> window start
+    session: Session | None
+    session_timer_armed: bool
+    last_event_us: int
+    ratings: dict[str, list[Observation]]  # survey -> outputs
+    csat_score: int | None
+    unrated: list[Observation]
+    converted: bool
+    clocks: list[SlaClock]
+    seen: set[str]
+    closed_us: int | None
+    subject: str | None
+    group: str | None  # the group of the latest assignment, if it went to a group
     # derived, never serialised: `dims()` of the current team (rebuilt when the
     # team changes) and `started_at_text()`
-    untagged_dims: tuple[str | None, ...] | None = field(default=None, repr=False, compare=False)
-    started_at: str | None = field(default=None, repr=False, compare=False)
+    untagged_dims: tuple[str | None, ...] | None = field(repr=False, compare=False)
+    started_at: str | None = field(repr=False, compare=False)
+
+    def __init__(
+        self,
+        tenant: str,
+        conversation_id: str,
+        base_dims: tuple[str | None, ...],
+        customer_id: str | None,
+        customer_name: str | None,
+        started_us: int,
+        status: str = OPEN,
+        cycle: int = 0,
+        cycle_start_us: int = 0,
+        cycle_assigned_us: int | None = None,
+        cycle_handled: bool = False,
+        bot: bool = False,
+        handoff_us: int | None = None,
+        customer_wrote_in_bot: bool = False,
+        waiting_since: int | None = None,
+        first_response_done: bool = False,
+        queue_wait_open: bool = True,
+        human_wrote: bool = False,
+        team: str | None = None,
+        last_agent: str | None = None,
+        side: int = NO_SIDE,
+        turn_first_us: int | None = None,
+        turn_offline: bool = False,
+        customer_turns: int = 0,
+        last_customer_us: int | None = None,
+        first_customer_offline: bool | None = None,
+        writers: list[str] | None = None,
+        pending_contacts: dict[str, Observation] | None = None,
+        focus: dict[str, int] | None = None,
+        session: Session | None = None,
+        session_timer_armed: bool = False,
+        last_event_us: int = 0,
+        ratings: dict[str, list[Observation]] | None = None,
+        csat_score: int | None = None,
+        unrated: list[Observation] | None = None,
+        converted: bool = False,
+        clocks: list[SlaClock] | None = None,
+        seen: set[str] | None = None,
+        closed_us: int | None = None,
+        subject: str | None = None,
+        group: str | None = None,
+    ) -> None:
+        # written out (init=False): mypyc compiles this one; dataclass's would run as
+        # Python, and a conversation has 41 fields
+        self.tenant = tenant
+        self.conversation_id = conversation_id
+        self.base_dims = base_dims
+        self.customer_id = customer_id
+        self.customer_name = customer_name
+        self.started_us = started_us
+        self.status = status
+        self.cycle = cycle
+        self.cycle_start_us = cycle_start_us
+        self.cycle_assigned_us = cycle_assigned_us
+        self.cycle_handled = cycle_handled
+        self.bot = bot
+        self.handoff_us = handoff_us
+        self.customer_wrote_in_bot = customer_wrote_in_bot
+        self.waiting_since = waiting_since
+        self.first_response_done = first_response_done
+        self.queue_wait_open = queue_wait_open
+        self.human_wrote = human_wrote
+        self.team = team
+        self.last_agent = last_agent
+        self.side = side
+        self.turn_first_us = turn_first_us
+        self.turn_offline = turn_offline
+        self.customer_turns = customer_turns
+        self.last_customer_us = last_customer_us
+        self.first_customer_offline = first_customer_offline
+        self.writers = [] if writers is None else writers
+        self.pending_contacts = {} if pending_contacts is None else pending_contacts
+        self.focus = {} if focus is None else focus
+        self.session = session
+        self.session_timer_armed = session_timer_armed
+        self.last_event_us = last_event_us
+        self.ratings = {} if ratings is None else ratings
+        self.csat_score = csat_score
+        self.unrated = [] if unrated is None else unrated
+        self.converted = converted
+        self.clocks = [] if clocks is None else clocks
+        self.seen = set() if seen is None else seen
+        self.closed_us = closed_us
+        self.subject = subject
+        self.group = group
+        self.untagged_dims = None
+        self.started_at = None
 
     @property
     def key(self) -> tuple[str, str]:
