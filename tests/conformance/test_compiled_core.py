@@ -35,6 +35,7 @@ COMPILED = (
     "livemetrics.aggregate.store",
     "livemetrics.aggregate.distribution",
     "livemetrics.calendar",
+    "livemetrics.config",
     "livemetrics.events",
     "livemetrics.replay",
 )
