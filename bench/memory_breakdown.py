@@ -284,12 +284,11 @@ def measure(records: list[Any]) -> dict[str, Any]:
             "3_attributes": [processor.attributes],
             "4_bookkeeping_home_offsets": [processor.home, processor.offsets],
             "5_table_stand_in": [table],
-            "6a_engine_timers": [engine._timers],
-            "6b_engine_dropped_status_presence_rules": [
+            "6a_engine_timers": [engine._timers, engine._timer_payloads],
+            "6b_engine_dropped_status_presence": [
                 engine.dropped,
                 engine.status_ids,
                 engine.presence,
-                engine._rules,
             ],
             "not_per_conversation_partition_state": [processor.partitions],
             "not_per_conversation_processor_other": [

@@ -3,11 +3,17 @@
 One `msgspec.Struct` per type, tagged by the `type` field, mirrors the
 type's JSON Schema in `topics/schemas/`: required fields without a default,
 optional ones (`?` in SPEC §1) default to None (a `null` is absent, SPEC
-§7 [3]), enumerations as `Literal`, ids as non-empty strings, unknown extra
-fields ignored. `events.decode_event` uses them as its fast path (the C
-decoder checks every field while it parses); the rules that span fields
-(`agent_id` when `sender=agent`, one of `agent_id`/`group_id`, a score in
-its survey's range) and `ts` are checked after it.
+§7 [3]), enumerations as `Literal`, ids as non-empty strings.
+`events.decode_event` uses them as its fast path (the C decoder checks every
+field while it parses); the rules that span fields (`agent_id` when
+`sender=agent`, one of `agent_id`/`group_id`, a score in its survey's range)
+and `ts` are checked after it.
+
+A field the structs do not declare is refused (`forbid_unknown_fields`), so
+such an event takes the checked path, which ignores unknown fields as SPEC
+§7 [3] says: msgspec skips an undeclared field without the checks `orjson`
+makes (valid UTF-8, numbers within a double's range, nesting depth), and
+skipping it would accept input the checked path rejects as not JSON.
 
     >>> body = DECODER.decode(b'{"type":"conversation.tagged","event_id":"e1",'
     ...                       b'"ts":"2026-11-22T10:00:00Z","tenant":"acme",'
@@ -48,7 +54,9 @@ __all__ = [
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 
 
-class _Envelope(msgspec.Struct, tag_field="type", frozen=True, gc=False):
+class _Envelope(
+    msgspec.Struct, tag_field="type", frozen=True, gc=False, forbid_unknown_fields=True
+):
     """Fields every event has (SPEC §1 "Every event"); `ts` is parsed by `events.parse_ts`."""
 
     event_id: NonEmpty
@@ -173,5 +181,8 @@ TYPE_OF: dict[type, str] = {body: name for name, body in _BODY_TYPES.items()}
 
 
 def body_from_checked(event_type: str, data: dict) -> EventBody:
-    """The body of a dict the hand-written checks of `events` accepted (the slow path)."""
-    return msgspec.convert(data, _BODY_TYPES[event_type])
+    """The body of a dict the hand-written checks of `events` accepted (the slow path),
+    without the fields its type does not declare (SPEC §7 [3]: ignored)."""
+    body_class = _BODY_TYPES[event_type]
+    fields = body_class.__struct_fields__
+    return msgspec.convert({k: v for k, v in data.items() if k in fields}, body_class)

@@ -13,8 +13,8 @@ paths. The fast one decodes and validates in one pass in C: msgspec structs,
 one per event type (`event_types`), then the few rules that span fields and
 `ts`. Anything it does not accept goes down the checked path: `orjson` plus
 hand-written checks that name the first broken rule, and that alone decide
-whether the input is valid (the structs are stricter, never looser: a nesting
-depth msgspec refuses, a score of `4.0`, a repeated `type` key). The JSON
+whether the input is valid (the structs are stricter, never looser: a field
+they do not declare, a score of `4.0`, a repeated `type` key). The JSON
 Schemas in `topics/schemas/` stay the documented contract: `decode_with_schema`
 runs the same input through validators compiled from them, and the tests
 prove that all paths accept and reject the same inputs.
@@ -509,7 +509,7 @@ def _decode_fast(raw: bytes) -> Event | None:
     newline included, is allowed by both paths."""
     try:
         body = _decode_body(raw)
-    except (msgspec.MsgspecError, RecursionError):  # too deep for msgspec: not for orjson
+    except (msgspec.MsgspecError, RecursionError):
         return None
     return _fast_event(body)
 

@@ -858,3 +858,70 @@ def test_a_line_decodes_as_its_event_without_the_newline(raw: dict[str, Any], en
     line = encode(raw) + end
     event = line[:-2] if line.endswith(b"\r\n") else line[:-1] if line.endswith(b"\n") else line
     assert decode_line(line) == events._decode_checked(event)
+
+
+CLOSED = encode(event_dict("conversation.closed"))[:-1]
+STATUS = encode(event_dict("agent.status"))[:-1]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        CLOSED + b',"x":"\xff"}',  # invalid UTF-8 in a field no struct declares
+        CLOSED + b',"x":"\xed\xa0\x80"}',  # an encoded surrogate
+        CLOSED + b',"x":[{"y":-1e400}]}',  # a number beyond a double, nested
+        CLOSED + b',"x":' + b"9" * 400 + b"}",
+        STATUS + b',"conversation_id":"\xff"}',  # declared by other types, not agent.status
+        encode(event_dict("message.sent", sender="bot"))[:-1] + b',"meta":1e309}',
+    ],
+)
+def test_input_that_is_not_json_in_an_unknown_field_is_rejected(raw: bytes) -> None:
+    """msgspec skips an undeclared field without orjson's checks: the structs refuse
+    undeclared fields, so the checked path decides (found in review)."""
+    assert events._decode_fast(raw) is None
+    result = decode_event(raw)
+    assert isinstance(result, Rejection)
+    assert result.reason.startswith("not JSON")
+
+
+def test_an_unknown_field_takes_the_checked_path_and_is_ignored() -> None:
+    raw = encode(event_dict("message.sent", x_trace={"span": [1, 2.5, None]}))
+    assert events._decode_fast(raw) is None
+    assert decode_event(raw) == decode_event(encode(event_dict("message.sent")))
+
+
+JSON_ODDITIES = st.sampled_from(
+    [
+        b"1e400",
+        b"-1e309",
+        b"9" * 330,
+        b"1.",
+        b".5",
+        b"01",
+        b"NaN",
+        b"Infinity",
+        b'"\\ud800"',
+        b'"\xff"',
+        b'"\xc0\xaf"',
+        b"[" * 1030 + b"]" * 1030,
+        b"true",
+        b"null",
+        b'"\\u0000"',
+        b"{}",
+    ]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(sorted(MINIMAL)), st.one_of(JSON_ODDITIES, st.binary(max_size=12)))
+def test_bytes_orjson_refuses_anywhere_keep_an_event_off_the_fast_path(
+    event_type: str, value: bytes
+) -> None:
+    """Raw bytes, not a dict: what `encode` can never produce, in a declared or an
+    unknown field; the fast path accepts only what the checked path accepts."""
+    for field in ("x", *MINIMAL[event_type]):
+        base = {key: v for key, v in event_dict(event_type).items() if key != field}
+        raw = encode(base)[:-1] + b',"' + field.encode() + b'":' + value + b"}"
+        fast = events._decode_fast(raw)
+        if fast is not None:
+            assert fast == events._decode_checked(raw)

@@ -79,8 +79,9 @@ def _apply_rule(ctx: Context, event_type: str, ts_us: int, body: Any) -> None:
 
 _EMPTY_DIMS: Final[tuple[None, ...]] = (None,) * len(DIM_INDEX)
 #: Low bits of a timer's heap entry that hold its scheduling sequence number.
-#: 2**40 timers outlast any replay or worker (a year at 30k timers a second);
-#: past that, timers due in the same microsecond could fire out of order.
+#: 2**40 timers outlast any replay or worker (a year at 30k timers a second).
+#: Past that the sequence wraps: two pending timers due in the same
+#: microsecond and scheduled 2**40 apart would share one entry (a KeyError).
 SEQUENCE_BITS: Final = 40
 SEQUENCE_MASK: Final = (1 << SEQUENCE_BITS) - 1
 _new_tuple: Final = tuple.__new__  # builds a named tuple without its Python-level __new__
