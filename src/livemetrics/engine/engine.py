@@ -389,6 +389,7 @@ def _timer_queue() -> tuple[list[int], dict[int, TimerPayload], Schedule]:
     return timers, payloads, schedule
 
 
-def _attribute_signature(conv: Conversation) -> tuple[Any, ...]:
-    """What can change in `_attributes` (compared before and after each event)."""
+def _attribute_signature(conv: Conversation) -> tuple[str, int, int | None, str | None]:
+    """What can change in `_attributes` (compared before and after each event); a
+    fixed-length tuple, which the compiled core keeps unboxed (no allocation)."""
     return (conv.status, len(conv.writers), conv.csat_score, conv.subject)
