@@ -29,6 +29,7 @@ US_PER_SECOND: Final = 1_000_000
 SECONDS_PER_DAY: Final = 86_400
 _SLOT_US: Final = 900 * US_PER_SECOND
 _SLOT_CACHE_LIMIT: Final = 200_000
+_NO_SLOT: Final = -(2**62)  # "no slot answered yet": a slot of an instant no datetime reaches
 _EPOCH_ORDINAL: Final = dt.date(1970, 1, 1).toordinal()
 _ONE_DAY: Final = dt.timedelta(days=1)
 _LAST_MONTH: Final = dt.date.max.year * 12 + dt.date.max.month - 1  # December 9999
@@ -94,6 +95,11 @@ class ServiceCalendar:
         self._holidays = frozenset(holidays)
         self.has_hours = any(self._weekly)
         self._slots: dict[int, tuple[str, str, dt.date, int]] = {}
+        # the bucket last answered by `local_bucket`: consecutive events and
+        # observations of a tenant mostly fall in one 15-minute slot
+        self._last_slot = _NO_SLOT
+        self._last_day = ""
+        self._last_hour = ""
         self._days: dict[dt.date, tuple[Interval, ...]] = {}
         self._months: dict[int, _MonthIndex] = {}
 
@@ -104,9 +110,15 @@ class ServiceCalendar:
 
     def local_bucket(self, ts_us: int) -> tuple[str, str]:
         """The tenant-local ``("YYYY-MM-DD", "HH")`` bucket of an instant (SPEC §7 [51])."""
-        entry = self._slots.get(ts_us // _SLOT_US)
+        slot = ts_us // _SLOT_US
+        if slot == self._last_slot:
+            return self._last_day, self._last_hour
+        entry = self._slots.get(slot)
         if entry is None:
             entry = self._slot_entry(ts_us)
+            if slot not in self._slots:  # a slot answered exactly each time, never kept
+                return entry[0], entry[1]
+        self._last_slot, self._last_day, self._last_hour = slot, entry[0], entry[1]
         return entry[0], entry[1]
 
     def local_date(self, ts_us: int) -> dt.date:

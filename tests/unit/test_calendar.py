@@ -508,3 +508,19 @@ def test_the_last_local_day_ends_at_its_local_midnight() -> None:
     start = at("Asia/Tokyo", 9999, 12, 31, 0)
     assert cal.add_business_us(start, DAY_US) == NEVER_US  # its end is not an opening
     assert cal.add_business_us(start, DAY_US - S) == start + DAY_US - S
+
+
+def test_local_bucket_answers_a_slot_split_by_a_local_hour_exactly_every_time() -> None:
+    """Monrovia was UTC-00:44:30 until 1972: the UTC slot 12:30-12:45 holds local 11:45:30
+    to 12:00:30, so it is never cached, nor taken for the last bucket answered."""
+    calendar = ServiceCalendar("Africa/Monrovia")
+    utc = dt.UTC
+    before = int(dt.datetime(1971, 5, 1, 12, 40, tzinfo=utc).timestamp()) * 1_000_000
+    after = int(dt.datetime(1971, 5, 1, 12, 44, 40, tzinfo=utc).timestamp()) * 1_000_000
+    earlier_slot = before - 3_600_000_000
+    assert calendar.local_bucket(earlier_slot) == ("1971-05-01", "10")
+    assert calendar.local_bucket(before) == ("1971-05-01", "11")
+    assert calendar.local_bucket(after) == ("1971-05-01", "12")
+    assert calendar.local_bucket(before) == ("1971-05-01", "11")
+    assert calendar.local_bucket(earlier_slot) == ("1971-05-01", "10")
+    assert calendar.local_bucket(earlier_slot + 1) == ("1971-05-01", "10")

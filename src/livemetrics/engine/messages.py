@@ -70,9 +70,7 @@ def _agent_message(ctx: Context, ts_us: int, agent: str) -> None:
     if contact is not None:
         ctx.observe("agent_first_response_seconds", seconds(ts_us, contact.ts_us), ts_us, credit)
         # bucketed with its assignment (SPEC §7 [21], D22)
-        ctx.out.append(
-            contact.renamed("agent_contacts_with_response", ctx.event_id)
-        )
+        ctx.out.append(contact.renamed("agent_contacts_with_response", ctx.event_id))
     first_response = is_waiting(ctx)
     if first_response:
         _first_response(ctx, ts_us, credit)
