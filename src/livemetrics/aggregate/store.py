@@ -15,7 +15,12 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Final
 
 from livemetrics.aggregate.distribution import Distribution
-from livemetrics.engine.outputs import ConversationAttributes, Observation, Output
+from livemetrics.engine.outputs import (
+    OBSERVATION_CLASS,
+    ConversationAttributes,
+    Observation,
+    Output,
+)
 from livemetrics.metrics import is_distribution
 
 CellKey = tuple[str | None, str | None, tuple[str | None, ...], tuple[str, ...]]
@@ -25,9 +30,6 @@ Cell = dict[str, Any]  # metric -> int (counter) | Distribution
 # (`transaction_amount_<CURRENCY>`) come from the input
 _metric_is_distribution: Final[dict[str, bool]] = {}
 _METRIC_MEMO_LIMIT: Final = 4096
-# mypyc reads a Final module name from a C static, and any other name from the module's
-# globals dict at every use: the classes the hot path names are Final aliases
-_OBSERVATION: Final = Observation
 
 
 class AggregateStore:
@@ -53,7 +55,7 @@ class AggregateStore:
         key: CellKey | None = None
         cell: Cell = {}
         for item in outputs:
-            if type(item) is not _OBSERVATION:
+            if type(item) is not OBSERVATION_CLASS:
                 if isinstance(item, ConversationAttributes):
                     attributes[(item.tenant, item.conversation_id)] = item.values
                 continue

@@ -12,7 +12,7 @@ from typing import Final
 
 from livemetrics.calendar import ServiceCalendar
 from livemetrics.config import TenantConfig
-from livemetrics.engine.outputs import Observation, Output
+from livemetrics.engine.outputs import OBSERVATION_CLASS, Observation, Output, new_tuple
 from livemetrics.engine.state import Conversation
 
 #: Timer kinds the engine's heap knows (see engine.timers).
@@ -21,10 +21,6 @@ TIMER_SLA_RISK: Final = 1
 TIMER_SLA_BREACH: Final = 2
 TIMER_RETENTION: Final = 3
 
-_new_tuple: Final = tuple.__new__
-# mypyc reads a Final module name from a C static, and any other name from the module's
-# globals dict at every use: the classes the hot path names are Final aliases
-_OBSERVATION: Final = Observation
 
 Schedule = Callable[[int, tuple[str, str], int, tuple[str, int] | None], None]
 
@@ -57,8 +53,8 @@ class Context:
         if dims is None:
             dims = self.conv.dims(tag)
         # tuple.__new__ skips the named tuple's Python-level __new__ (same tuple)
-        obs: Observation = _new_tuple(
-            _OBSERVATION, (metric, value, ts_us, day, hour, dims, agents, 1, self.event_id)
+        obs: Observation = new_tuple(
+            OBSERVATION_CLASS, (metric, value, ts_us, day, hour, dims, agents, 1, self.event_id)
         )
         self.out.append(obs)
         return obs

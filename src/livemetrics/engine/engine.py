@@ -32,6 +32,7 @@ from livemetrics.engine.outputs import (
     ConversationDropped,
     Observation,
     Output,
+    new_tuple,
 )
 from livemetrics.engine.state import (
     CLOSED,
@@ -84,7 +85,6 @@ _EMPTY_DIMS: Final[tuple[None, ...]] = (None,) * len(DIM_INDEX)
 #: microsecond and scheduled 2**40 apart would share one entry (a KeyError).
 SEQUENCE_BITS: Final = 40
 SEQUENCE_MASK: Final = (1 << SEQUENCE_BITS) - 1
-_new_tuple: Final = tuple.__new__  # builds a named tuple without its Python-level __new__
 
 
 class Engine:
@@ -241,7 +241,7 @@ class Engine:
             "started_at": conv.started_at_text(),
             "csat_score": conv.csat_score,
         }
-        attributes: ConversationAttributes = _new_tuple(
+        attributes: ConversationAttributes = new_tuple(
             ConversationAttributes, (conv.tenant, conv.conversation_id, values)
         )
         return attributes

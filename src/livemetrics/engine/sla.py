@@ -14,11 +14,10 @@ from __future__ import annotations
 from typing import Final
 
 from livemetrics.engine.context import TIMER_SLA_BREACH, TIMER_SLA_RISK, Context
-from livemetrics.engine.outputs import SlaEvent
+from livemetrics.engine.outputs import SlaEvent, new_tuple
 from livemetrics.engine.state import Conversation, SlaClock
 
 AT_RISK_FRACTION: Final = 0.8
-_new_tuple: Final = tuple.__new__
 RESPONSE_KINDS: Final = ("first_response", "next_response")
 
 
@@ -104,8 +103,8 @@ def find_clock(conv: Conversation, kind: str, turn: int) -> SlaClock | None:
 
 def _event(ctx: Context, clock: SlaClock, kind: str) -> SlaEvent:
     conv = ctx.conv
-    # in SlaEvent's field order; tuple.__new__ skips the named tuple's Python-level __new__
-    event: SlaEvent = _new_tuple(
+    # in SlaEvent's field order (new_tuple takes the values positionally)
+    event: SlaEvent = new_tuple(
         SlaEvent,
         (
             kind,
