@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import pairwise
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from livemetrics.calendar import ServiceCalendar
@@ -52,6 +52,10 @@ class ConfigError(ValueError):
     """A config the service refuses to start with; the message is one line naming the key."""
 
 
+#: A clock is at risk past this fraction of its target (SPEC §4).
+SLA_AT_RISK_FRACTION: Final = 0.8
+
+
 @dataclass(frozen=True, slots=True)
 class SlaPolicy:
     """One SLA target (SPEC §4): wall or business seconds, optionally for one channel."""
@@ -60,6 +64,15 @@ class SlaPolicy:
     target_seconds: float
     business_hours: bool
     channel: str | None
+    #: The target and the at-risk point (SLA_AT_RISK_FRACTION of it) in microseconds,
+    #: computed once here, not at every clock start (two `round()` calls each).
+    target_us: int = field(init=False, repr=False, compare=False)
+    at_risk_us: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        target_us = round(self.target_seconds * 1_000_000)
+        object.__setattr__(self, "target_us", target_us)
+        object.__setattr__(self, "at_risk_us", round(target_us * SLA_AT_RISK_FRACTION))
 
 
 @dataclass(frozen=True, slots=True)

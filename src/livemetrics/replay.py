@@ -97,7 +97,8 @@ def _replay(
 ) -> ReplayResult:
     result = resume or ReplayResult(Engine(config), AggregateStore())
     engine, store, counts = result.engine, result.store, result.counts
-    process, reject, fold = engine.process, engine.reject, store.apply
+    # methods called on the objects, not bound to locals: the compiled core
+    # then calls them directly, without Python's calling convention
     out: list[Output] = []
     lines_read = blank = valid = invalid = read = 0
     try:
@@ -109,16 +110,16 @@ def _replay(
                 blank += 1
             elif isinstance(item, Rejection):  # a native class: no lookup by name
                 invalid += 1
-                reject(item, out)
+                engine.reject(item, out)
             else:
                 valid += 1
-                process(item, out)
+                engine.process(item, out)
             if len(out) >= BATCH:
-                fold(out)
+                store.apply(out)
                 out.clear()
             if on_progress is not None and lines_read % 4096 == 0:
                 on_progress(read)
-        fold(out)
+        store.apply(out)
     finally:  # counted in locals, the loop's hot path; kept right if a line raises
         counts.lines += lines_read
         counts.blank += blank

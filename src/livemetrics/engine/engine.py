@@ -120,7 +120,9 @@ class Engine:
             return False
         if ts_us > self.clock_us:
             self.advance(ts_us, out)
-            conv = conversations.get(key)  # a timer may have dropped it (retention)
+            if conv is not None and conv.status == CLOSED:
+                # a retention timer may have dropped it (only a closed one)
+                conv = conversations.get(key)
         if conv is None:
             if key in self.dropped:
                 self._dropped_event(event, out)

@@ -17,7 +17,6 @@ from livemetrics.engine.context import TIMER_SLA_BREACH, TIMER_SLA_RISK, Context
 from livemetrics.engine.outputs import SlaEvent, new_tuple
 from livemetrics.engine.state import Conversation, SlaClock
 
-AT_RISK_FRACTION: Final = 0.8
 RESPONSE_KINDS: Final = ("first_response", "next_response")
 
 
@@ -28,8 +27,8 @@ def start_clock(ctx: Context, kind: str, turn: int, start_us: int) -> None:
     policy = ctx.tenant.sla_policy(kind, channel)
     if policy is None:
         return
-    target_us = round(policy.target_seconds * 1_000_000)
-    risk_us = round(target_us * AT_RISK_FRACTION)
+    target_us = policy.target_us
+    risk_us = policy.at_risk_us
     if policy.business_hours:
         deadline = ctx.calendar.add_business_us(start_us, target_us)
         at_risk = ctx.calendar.add_business_us(start_us, risk_us)
