@@ -284,7 +284,7 @@ def measure(records: list[Any]) -> dict[str, Any]:
             "3_attributes": [processor.attributes],
             "4_bookkeeping_home_offsets": [processor.home, processor.offsets],
             "5_table_stand_in": [table],
-            "6a_engine_timers": [engine._timers, engine._timer_payloads],
+            "6a_engine_timers": [engine._timers.due, engine._timers.first, engine._timers.more],
             "6b_engine_dropped_status_presence": [
                 engine.dropped,
                 engine.status_ids,

@@ -6,7 +6,6 @@ the engine, so each stays a small set of pure functions over state.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -14,15 +13,13 @@ from livemetrics.calendar import ServiceCalendar
 from livemetrics.config import TenantConfig
 from livemetrics.engine.outputs import OBSERVATION_CLASS, Observation, Output, new_tuple
 from livemetrics.engine.state import Conversation
+from livemetrics.engine.timers import TimerQueue
 
-#: Timer kinds the engine's heap knows (see engine.timers).
+#: Timer kinds the engine's queue knows (`timers.TimerQueue`).
 TIMER_SESSION: Final = 0
 TIMER_SLA_RISK: Final = 1
 TIMER_SLA_BREACH: Final = 2
 TIMER_RETENTION: Final = 3
-
-
-Schedule = Callable[[int, tuple[str, str], int, tuple[str, int] | None], None]
 
 
 @dataclass(slots=True)
@@ -36,7 +33,7 @@ class Context:
     gap_us: int
     retention_us: int
     store_text: bool
-    schedule: Schedule  # (due_us, conversation key, timer kind, ref)
+    timers: TimerQueue  # where rules schedule (due_us, conversation key, timer kind, ref)
 
     def observe(
         self,

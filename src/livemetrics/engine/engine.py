@@ -12,8 +12,6 @@ the live worker drive the same `Engine`.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 from typing import Any, Final
 
 from livemetrics.config import Config
@@ -24,7 +22,6 @@ from livemetrics.engine.context import (
     TIMER_SLA_BREACH,
     TIMER_SLA_RISK,
     Context,
-    Schedule,
 )
 from livemetrics.engine.outputs import (
     DIM_INDEX,
@@ -40,11 +37,11 @@ from livemetrics.engine.state import (
     conversation_from_list,
     conversation_to_list,
 )
+from livemetrics.engine.timers import TimerQueue
 from livemetrics.event_types import AgentStatus, ConversationStarted
 from livemetrics.events import Event, Rejection
 
 ConversationKey = tuple[str, str]
-TimerPayload = tuple[ConversationKey, int, Any]  # conversation, kind, ref
 
 
 def _apply_rule(ctx: Context, event_type: str, ts_us: int, body: Any) -> None:
@@ -79,12 +76,6 @@ def _apply_rule(ctx: Context, event_type: str, ts_us: int, body: Any) -> None:
 
 
 _EMPTY_DIMS: Final[tuple[None, ...]] = (None,) * len(DIM_INDEX)
-#: Low bits of a timer's heap entry that hold its scheduling sequence number.
-#: 2**40 timers outlast any replay or worker (a year at 30k timers a second).
-#: Past that the sequence wraps: two pending timers due in the same
-#: microsecond and scheduled 2**40 apart would share one entry (a KeyError).
-SEQUENCE_BITS: Final = 40
-SEQUENCE_MASK: Final = (1 << SEQUENCE_BITS) - 1
 
 
 class Engine:
@@ -97,7 +88,7 @@ class Engine:
         self.dropped: set[ConversationKey] = set()
         self.status_ids: dict[str, set[str]] = {}
         self.presence: dict[tuple[str, str], tuple[str, str | None]] = {}
-        self._timers, self._timer_payloads, self._schedule = _timer_queue()
+        self._timers = TimerQueue()
         self._retention_us = round(config.retention_days * 86_400_000_000)
         self._contexts: dict[str, Context] = {}
 
@@ -138,8 +129,7 @@ class Engine:
         _apply_rule(ctx, event_type, ts_us, data)
         if late:  # with the team the event leaves (D2, D15)
             ctx.observe("late_events", 1, ts_us)
-        timers = self._timers
-        if timers and timers[0] < self.clock_us << SEQUENCE_BITS:
+        if self._timers.has_due_before(self.clock_us):
             self._fire_due(out)
         if _attribute_signature(conv) != before:
             out.append(self._attributes(conv))
@@ -223,7 +213,7 @@ class Engine:
                 round(tenant.session_gap_seconds * 1_000_000),
                 self._retention_us,
                 self.config.store_text,
-                self._schedule,
+                self._timers,
             )
             return ctx
         ctx.conv = conv
@@ -277,11 +267,12 @@ class Engine:
 
     def _fire_due(self, out: list[Output]) -> None:
         timers = self._timers
-        payloads = self._timer_payloads
         conversations = self.conversations
-        due_before = self.clock_us << SEQUENCE_BITS  # every timer due before the clock
-        while timers and timers[0] < due_before:
-            key, kind, ref = payloads.pop(heapq.heappop(timers))
+        while True:
+            payload = timers.pop_due_before(self.clock_us)
+            if payload is None:
+                return
+            key, kind, ref = payload
             conv = conversations.get(key)
             if conv is None:
                 continue
@@ -352,43 +343,17 @@ class Engine:
         session = conv.session
         conv.session_timer_armed = session is not None and session.provisional is None
         if session is not None and session.provisional is None:
-            self._schedule(session.last_us + gap_us, key, TIMER_SESSION, None)
+            self._timers.schedule(session.last_us + gap_us, key, TIMER_SESSION, None)
         for clock in conv.clocks:
             if clock.breach is None:
                 # as `sla.start_clock`: the at-risk timer arms the breach timer
                 ref = (clock.kind, clock.turn)
                 if clock.at_risk_sent:
-                    self._schedule(clock.deadline_us, key, TIMER_SLA_BREACH, ref)
+                    self._timers.schedule(clock.deadline_us, key, TIMER_SLA_BREACH, ref)
                 else:
-                    self._schedule(clock.at_risk_us, key, TIMER_SLA_RISK, ref)
+                    self._timers.schedule(clock.at_risk_us, key, TIMER_SLA_RISK, ref)
         if conv.status == CLOSED and conv.closed_us is not None:
-            self._schedule(conv.closed_us + self._retention_us, key, TIMER_RETENTION, None)
-
-
-def _timer_queue() -> tuple[list[int], dict[int, TimerPayload], Schedule]:
-    """The timer heap, each timer's payload, and `schedule(due_us, key, kind, ref)`.
-
-    The heap holds one int per timer, `due_us << SEQUENCE_BITS | sequence`:
-    ordered by due time, then by the order of scheduling, as (due, sequence)
-    tuples would be, but an int compares several times faster than a tuple
-    and a pop compares about twice per level of the heap. The payload is
-    looked up by that int.
-
-    A closure rather than an engine method: contexts hold `schedule`, and a
-    bound method would make engine and contexts a reference cycle, which only
-    the cyclic collector frees (`test_replay_leaves_no_reference_cycles`).
-    """
-    timers: list[int] = []
-    payloads: dict[int, TimerPayload] = {}
-    sequence = itertools.count(1)
-    push = heapq.heappush
-
-    def schedule(due_us: int, key: ConversationKey, kind: int, ref: Any) -> None:
-        order = due_us << SEQUENCE_BITS | next(sequence) & SEQUENCE_MASK
-        payloads[order] = (key, kind, ref)
-        push(timers, order)
-
-    return timers, payloads, schedule
+            self._timers.schedule(conv.closed_us + self._retention_us, key, TIMER_RETENTION, None)
 
 
 def _attribute_signature(conv: Conversation) -> tuple[str, int, int | None, str | None]:
