@@ -233,17 +233,23 @@ class _Queued:
 
 
 class _Ids:
-    """Deterministic, unique ids from the stream's random generator."""
+    """Deterministic ids from the stream's random generator, unique across seeds too.
 
-    def __init__(self, rng: random.Random) -> None:
+    The sequential spelling carries the seed: streams of two seeds joined in
+    one input must not share an `event_id` (SPEC §7 [2]: a repeated id is a
+    duplicate, and which copy comes first can depend on arrival order).
+    """
+
+    def __init__(self, rng: random.Random, seed: int) -> None:
         self.rng = rng
+        self.seed = seed
         self.count = 0
 
     def event_id(self) -> str:
         self.count += 1
         if self.rng.random() < 0.7:
             return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
-        return f"evt-{self.count:07d}"
+        return f"evt-{self.seed}-{self.count:07d}"
 
 
 class _Script:
@@ -473,7 +479,7 @@ class _Generator:
     ) -> None:
         self.rng = random.Random(seed)
         self.chaotic_rate = chaotic_rate
-        self.ids = _Ids(self.rng)
+        self.ids = _Ids(self.rng, seed)
         self.conversations = conversations
         self.invalid_rate = invalid_rate
         self.duplicate_rate = duplicate_rate
