@@ -26,12 +26,16 @@ import contextlib
 import datetime as _dt
 import functools
 import re
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 import msgspec
 import orjson
+
+if TYPE_CHECKING:  # mypyc's machine integer; plain int at run time
+    from mypy_extensions import i64
 
 from livemetrics.event_types import (
     DECODER,
@@ -185,7 +189,20 @@ def parse_ts(text: str) -> int:
 
         >>> parse_ts("2026-11-22T11:00:00.2504999+01:00")
         1795341600250499
+
+    Compiled, a valid `ts` is read character by character (`_ts_by_character`);
+    as plain Python that is three times slower than the cached parts of
+    `_ts_by_table`, which also names what is wrong with an invalid one.
     """
+    if _COMPILED:
+        ts_us = _ts_by_character(text)
+        if ts_us >= 0:
+            return ts_us
+    return _ts_by_table(text)
+
+
+def _ts_by_table(text: str) -> int:
+    """`parse_ts` from cached hours and zones and a table of minute-seconds."""
     hour_us = _HOURS.get(text[:13])
     minute_second_us = _MINUTE_SECONDS.get(text[13:19])
     last = text[-1:]
@@ -206,6 +223,103 @@ def parse_ts(text: str) -> int:
     if not 0 <= ts_us < _TS_MAX_US:
         raise ValueError(f"{_show(text)} is outside 1970-01-01 .. 9999-12-30 UTC")
     return ts_us
+
+
+def _two_digits(text: str, at: i64) -> i64:
+    """The value of the two ASCII digits at `at`, else -1."""
+    high: i64 = ord(text[at]) - 48
+    low: i64 = ord(text[at + 1]) - 48
+    if 0 <= high <= 9 and 0 <= low <= 9:
+        return high * 10 + low
+    return -1
+
+
+def _ts_by_character(text: str) -> int:
+    """`parse_ts` of a valid `ts`, read character by character; -1 for any other text.
+
+    Compiled, `ord(text[i])` reads a code point in place (no string is made)
+    and the `i64` locals are machine integers, so this is several times
+    faster than `_ts_by_table`'s slices and dictionary lookups. It never
+    decides that a `ts` is invalid: -1 sends it to `_ts_by_table`, which says
+    why (tests hold the two to the same answer for any text).
+    """
+    size: i64 = len(text)
+    if size < 20:
+        return -1
+    century = _two_digits(text, 0)
+    year = _two_digits(text, 2)
+    month = _two_digits(text, 5)
+    day = _two_digits(text, 8)
+    hour = _two_digits(text, 11)
+    minute = _two_digits(text, 14)
+    second = _two_digits(text, 17)
+    if century < 0 or year < 0 or day < 1 or month < 1 or month > 12:
+        return -1
+    if hour < 0 or hour > 23 or minute < 0 or minute > 59 or second < 0 or second > 59:
+        return -1
+    separator: i64 = ord(text[10])
+    if (
+        ord(text[4]) != 45  # "-"
+        or ord(text[7]) != 45
+        or (separator != 84 and separator != 116)  # "T" or "t"
+        or ord(text[13]) != 58  # ":"
+        or ord(text[16]) != 58
+    ):
+        return -1
+    year += century * 100  # year 0 ends up before the epoch: refused by the range
+    if day > 28:
+        if month == 2:
+            leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+            last_day: i64 = 29 if leap else 28
+        else:
+            last_day = 30 + (month + month // 8) % 2  # 31 in Jan, Mar, May, Jul, Aug, Oct, Dec
+        if day > last_day:
+            return -1
+    fraction_us: i64 = 0
+    at: i64 = 19
+    if ord(text[19]) == 46:  # "."
+        at = 20
+        scale: i64 = 100_000  # digits past the sixth add 0: truncated
+        while at < size:
+            digit: i64 = ord(text[at]) - 48
+            if digit < 0 or digit > 9:
+                break
+            fraction_us += digit * scale
+            scale //= 10
+            at += 1
+        if at == 20 or at == size:
+            return -1
+    zone: i64 = ord(text[at])
+    offset_us: i64 = 0
+    if zone == 90 or zone == 122:  # "Z" or "z"
+        if at + 1 != size:
+            return -1
+    elif (zone == 43 or zone == 45) and at + 6 == size and ord(text[at + 3]) == 58:
+        offset_hours = _two_digits(text, at + 1)
+        offset_minutes = _two_digits(text, at + 4)
+        if offset_hours < 0 or offset_hours > 23 or offset_minutes < 0 or offset_minutes > 59:
+            return -1
+        offset_us = (offset_hours * 3_600 + offset_minutes * 60) * 1_000_000
+        if zone == 43:  # "+": ahead of UTC
+            offset_us = -offset_us
+    else:
+        return -1
+    # days since 1970-01-01 of the proleptic Gregorian date (H. Hinnant's days_from_civil)
+    shifted_year: i64 = year - 1 if month <= 2 else year
+    era: i64 = shifted_year // 400
+    year_of_era: i64 = shifted_year - era * 400
+    day_of_year: i64 = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
+    day_of_era: i64 = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    days: i64 = era * 146_097 + day_of_era - 719_468
+    ts_us: i64 = (days * 86_400 + hour * 3_600 + minute * 60 + second) * 1_000_000
+    ts_us += fraction_us + offset_us
+    if ts_us < 0 or ts_us >= _TS_MAX_US:
+        return -1
+    return ts_us
+
+
+#: Whether this module runs compiled by mypyc (its functions are then builtins).
+_COMPILED: Final = not isinstance(_two_digits, types.FunctionType)
 
 
 def format_ts(ts_us: int) -> str:

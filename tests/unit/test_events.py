@@ -566,6 +566,69 @@ def test_parse_ts_agrees_with_datetime(case: tuple[str, int]) -> None:
     assert parse_ts(text) == expected
 
 
+def _by_table(text: str) -> int:
+    """The table reader's value, -1 where it raises (the character reader's "not mine")."""
+    try:
+        return events._ts_by_table(text)
+    except ValueError:
+        return -1
+
+
+# The compiled core reads a ts character by character and leaves anything it does not
+# accept to the table reader; the two are held to the same answer for every text, in
+# both passes (as plain Python the dispatch in parse_ts never calls the first).
+
+
+@given(rfc3339())
+def test_reading_by_character_gives_the_table_value(case: tuple[str, int]) -> None:
+    text, expected = case
+    assert events._ts_by_character(text) == expected == events._ts_by_table(text)
+
+
+@_TS_REJECTED
+def test_reading_by_character_accepts_no_rejected_ts(text: str) -> None:
+    assert events._ts_by_character(text) == -1
+
+
+_TS_CHARACTERS = "0123456789:-+.TtZz x\u0663\u00b2\n"
+
+
+@given(
+    st.one_of(
+        rfc3339().map(lambda case: case[0]),
+        # early years: valid only when the offset brings them past the epoch
+        st.builds(
+            "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}{}".format,
+            st.integers(0, 1971),
+            st.integers(0, 13),
+            st.integers(0, 32),
+            st.integers(0, 24),
+            st.integers(0, 60),
+            st.integers(0, 60),
+            st.sampled_from(["Z", "-23:59", "+23:59", "-01:00", "+00:00", "-24:00", ".5Z"]),
+        ),
+    ),
+    st.integers(0, 40),
+    st.sampled_from(_TS_CHARACTERS),
+    st.sampled_from(["keep", "replace", "insert", "delete"]),
+)
+def test_reading_by_character_agrees_with_the_table_on_any_text(
+    text: str, at: int, character: str, how: str
+) -> None:
+    if how == "replace":
+        text = text[:at] + character + text[at + 1 :]
+    elif how == "insert":
+        text = text[:at] + character + text[at:]
+    elif how == "delete":
+        text = text[:at] + text[at + 1 :]
+    assert events._ts_by_character(text) == _by_table(text)
+
+
+@given(st.text(_TS_CHARACTERS, max_size=34) | st.text(max_size=34))
+def test_reading_by_character_agrees_with_the_table_on_random_text(text: str) -> None:
+    assert events._ts_by_character(text) == _by_table(text)
+
+
 @given(st.integers(0, parse_ts("9999-12-30T23:59:59.999999Z")))
 def test_format_ts_round_trips(ts_us: int) -> None:
     assert parse_ts(format_ts(ts_us)) == ts_us
