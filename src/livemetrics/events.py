@@ -630,6 +630,7 @@ def decode_event(raw: bytes) -> Event | Rejection:
 
 
 _decode_body: Final = DECODER.decode
+_as_tuple: Final = msgspec.structs.astuple
 
 
 def _decode_fast(raw: bytes) -> Event | None:
@@ -669,17 +670,20 @@ def _fast_event(body: EventBody) -> Event | None:
     """The `Event` of a body msgspec accepted, or None when a rule across fields or `ts`
     fails (the checked path then names it)."""
     event_type, rule = _FAST_TYPES[type(body)]
+    # every body starts with event_id, ts, tenant (then conversation_id, but on
+    # agent.status): one tuple of them is cheaper than four attribute lookups
+    fields = _as_tuple(body)
     conversation_id = None
     if rule != _PRESENCE:
-        conversation_id = body.conversation_id  # type: ignore[union-attr]
+        conversation_id = fields[3]
         if rule != _PLAIN and _breaks_rule(body, rule):
             return None
     try:
-        ts_us = parse_ts(body.ts)
+        ts_us = parse_ts(fields[1])
     except ValueError:
         return None
     event: Event = _new_tuple(
-        _EVENT, (body.event_id, event_type, ts_us, body.tenant, conversation_id, body)
+        _EVENT, (fields[0], event_type, ts_us, fields[2], conversation_id, body)
     )
     return event
 
