@@ -14,7 +14,6 @@ rule.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import os
@@ -23,12 +22,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from livemetrics import metrics
 from livemetrics.aggregate.query import DIMENSIONS, ReportQuery
 from livemetrics.config import Config, parse_config
+from livemetrics.events import Event, decode_line
 from livemetrics.simulate.streams import (
     DAY,
     STREAM_CONFIG,
@@ -320,21 +319,15 @@ def test_streams_of_two_seeds_share_no_event_id() -> None:
     which copy is first then depends on arrival order across partitions (two
     `agent.status` events of different agents: seen as a flaky broker-restart test)."""
     ids = [
-        {event["event_id"] for event in _valid_events(generate_stream(seed, 60))}
+        {
+            event.event_id
+            for event in map(decode_line, generate_stream(seed, 60))
+            if isinstance(event, Event)
+        }
         for seed in (35, 36)
     ]
     assert ids[0] and ids[1]
     assert not ids[0] & ids[1]
-
-
-def _valid_events(lines: list[bytes]) -> list[dict[str, Any]]:
-    events = []
-    for line in lines:
-        with contextlib.suppress(orjson.JSONDecodeError):
-            event = orjson.loads(line)
-            if isinstance(event, dict) and isinstance(event.get("event_id"), str):
-                events.append(event)
-    return events
 
 
 def test_sla_targets_are_both_met_and_breached() -> None:
