@@ -15,12 +15,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Final
 
 from livemetrics.aggregate.distribution import Distribution
-from livemetrics.engine.outputs import (
-    OBSERVATION_CLASS,
-    ConversationAttributes,
-    Observation,
-    Output,
-)
+from livemetrics.engine.outputs import ConversationAttributes, Observation, Output
 from livemetrics.metrics import is_distribution
 
 CellKey = tuple[str | None, str | None, tuple[str | None, ...], tuple[str, ...]]
@@ -55,11 +50,16 @@ class AggregateStore:
         key: CellKey | None = None
         cell: Cell = {}
         for item in outputs:
-            if type(item) is not OBSERVATION_CLASS:
+            if not isinstance(item, Observation):  # a native class: no lookup by name
                 if isinstance(item, ConversationAttributes):
                     attributes[(item.tenant, item.conversation_id)] = item.values
                 continue
-            metric, _, _, day, hour, dims, agents, sign, _ = item
+            metric = item.metric
+            day = item.day
+            hour = item.hour
+            dims = item.dims
+            agents = item.agents
+            sign = item.sign
             if (
                 key is None
                 or dims is not key[2]

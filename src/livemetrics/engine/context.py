@@ -11,7 +11,7 @@ from typing import Final
 
 from livemetrics.calendar import ServiceCalendar
 from livemetrics.config import TenantConfig
-from livemetrics.engine.outputs import OBSERVATION_CLASS, Observation, Output, new_tuple
+from livemetrics.engine.outputs import Observation, Output
 from livemetrics.engine.state import Conversation
 from livemetrics.engine.timers import TimerQueue
 
@@ -49,10 +49,7 @@ class Context:
         day, hour = self.calendar.local_bucket(ts_us)
         if dims is None:
             dims = self.conv.dims(tag)
-        # tuple.__new__ skips the named tuple's Python-level __new__ (same tuple)
-        obs: Observation = new_tuple(
-            OBSERVATION_CLASS, (metric, value, ts_us, day, hour, dims, agents, 1, self.event_id)
-        )
+        obs = Observation(metric, value, ts_us, day, hour, dims, agents, 1, self.event_id)
         self.out.append(obs)
         return obs
 

@@ -29,7 +29,6 @@ from livemetrics.engine.outputs import (
     ConversationDropped,
     Observation,
     Output,
-    new_tuple,
 )
 from livemetrics.engine.state import (
     CLOSED,
@@ -233,10 +232,7 @@ class Engine:
             "started_at": conv.started_at_text(),
             "csat_score": conv.csat_score,
         }
-        attributes: ConversationAttributes = new_tuple(
-            ConversationAttributes, (conv.tenant, conv.conversation_id, values)
-        )
-        return attributes
+        return ConversationAttributes(conv.tenant, conv.conversation_id, values)
 
     def _dropped_event(self, event: Event, out: list[Output]) -> None:
         """An event for a conversation dropped after retention: late only (SPEC §7 [30])."""

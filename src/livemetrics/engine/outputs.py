@@ -1,10 +1,14 @@
 """What the engine emits: observations, SLA events and conversation attributes.
 
-Every output is a named tuple: immutable, and cheap to build (hundreds of
-thousands a second in replay). An `Observation` is one metric value credited
-to a bucket and dimensions (SPEC §2 "Attribution"). A retraction is the same
-observation with `sign = -1`; applying both leaves every aggregate as if
-neither happened, so sinks never need to look anything up to undo a
+Every output is a small slotted class with a hand-written `__init__`, made
+hundreds of thousands of times a second in replay: compiled, it is a native
+class (a C struct, built and read without Python's calling convention), where
+a named tuple cost four times as much to build, read and free (`tuple.__new__`
+through the generic call). Outputs are never changed once made: a retraction
+or a renamed observation is a new one. An `Observation` is one metric value
+credited to a bucket and dimensions (SPEC §2 "Attribution"). A retraction is
+the same observation with `sign = -1`; applying both leaves every aggregate as
+if neither happened, so sinks never need to look anything up to undo a
 provisional result.
 
     >>> obs = Observation("csat_score", 4.0, 0, "2026-11-23", "09", dims, ("ag-luis",))
@@ -14,7 +18,8 @@ provisional result.
 
 from __future__ import annotations
 
-from typing import Any, Final, NamedTuple
+from dataclasses import dataclass
+from typing import Any, Final
 
 #: Positions inside `Observation.dims`; `agent` and `day`/`hour` live beside it.
 DIM_FIELDS: Final[tuple[str, ...]] = (
@@ -36,15 +41,10 @@ TAG: Final = DIM_INDEX["tag"]
 
 Dims = tuple[str | None, ...]
 
-#: Builds a named tuple without its Python-level `__new__`, at a fraction of the
-#: cost: every output is made with it. In the compiled core a `Final` module name,
-#: also one imported from another compiled module, is a C static; any other module
-#: name is a dictionary lookup at every use (hence also `OBSERVATION_CLASS`).
-new_tuple: Final = tuple.__new__
 
-
-class Observation(NamedTuple):
-    """A tuple, because millions are made: cheap to build, hash and serialise."""
+@dataclass(slots=True, init=False)
+class Observation:
+    """One metric value in a bucket, with its dimensions and credited agents."""
 
     metric: str
     value: float
@@ -52,28 +52,72 @@ class Observation(NamedTuple):
     day: str | None
     hour: str | None
     dims: Dims
-    agents: tuple[str, ...] = ()
-    sign: int = 1
-    event_id: str | None = None
+    agents: tuple[str, ...]
+    sign: int
+    event_id: str | None
+
+    def __init__(
+        self,
+        metric: str,
+        value: float,
+        ts_us: int,
+        day: str | None,
+        hour: str | None,
+        dims: Dims,
+        agents: tuple[str, ...] = (),
+        sign: int = 1,
+        event_id: str | None = None,
+    ) -> None:
+        # written out (init=False): mypyc compiles this one; dataclass's would run as Python
+        self.metric = metric
+        self.value = value
+        self.ts_us = ts_us
+        self.day = day
+        self.hour = hour
+        self.dims = dims
+        self.agents = agents
+        self.sign = sign
+        self.event_id = event_id
 
     def retraction(self) -> Observation:
-        metric, value, ts_us, day, hour, dims, agents, sign, event_id = self
-        # tuple.__new__, as everywhere outputs are made: `_replace` runs as Python
-        retracted: Observation = new_tuple(
-            OBSERVATION_CLASS, (metric, value, ts_us, day, hour, dims, agents, -sign, event_id)
+        return Observation(
+            self.metric,
+            self.value,
+            self.ts_us,
+            self.day,
+            self.hour,
+            self.dims,
+            self.agents,
+            -self.sign,
+            self.event_id,
         )
-        return retracted
 
     def renamed(self, metric: str, event_id: str | None) -> Observation:
         """The same observation (bucket, dimensions, credit) under another metric and event."""
-        _, value, ts_us, day, hour, dims, agents, sign, _ = self
-        renamed: Observation = new_tuple(
-            OBSERVATION_CLASS, (metric, value, ts_us, day, hour, dims, agents, sign, event_id)
+        return Observation(
+            metric,
+            self.value,
+            self.ts_us,
+            self.day,
+            self.hour,
+            self.dims,
+            self.agents,
+            self.sign,
+            event_id,
         )
-        return renamed
 
     def to_list(self) -> list[Any]:
-        return list(self)
+        return [
+            self.metric,
+            self.value,
+            self.ts_us,
+            self.day,
+            self.hour,
+            self.dims,
+            self.agents,
+            self.sign,
+            self.event_id,
+        ]
 
     @classmethod
     def from_list(cls, item: list[Any]) -> Observation:
@@ -81,11 +125,8 @@ class Observation(NamedTuple):
         return cls(metric, value, ts_us, day, hour, tuple(dims), tuple(agents), sign, event_id)
 
 
-#: `Observation` for the hot path of the compiled core (see `new_tuple`).
-OBSERVATION_CLASS: Final = Observation
-
-
-class SlaEvent(NamedTuple):
+@dataclass(slots=True, init=False)
+class SlaEvent:
     """A breach, an at-risk notice or a breach retraction for `livemetrics.sla` (SPEC §4)."""
 
     kind: str  # breach | at_risk | retraction
@@ -100,20 +141,57 @@ class SlaEvent(NamedTuple):
     team: str | None
     agent: str | None
 
+    def __init__(
+        self,
+        kind: str,
+        sla_kind: str,
+        tenant: str,
+        conversation_id: str,
+        channel: str,
+        turn: int,
+        started_us: int,
+        deadline_us: int,
+        detected_us: int,
+        team: str | None,
+        agent: str | None,
+    ) -> None:
+        self.kind = kind
+        self.sla_kind = sla_kind
+        self.tenant = tenant
+        self.conversation_id = conversation_id
+        self.channel = channel
+        self.turn = turn
+        self.started_us = started_us
+        self.deadline_us = deadline_us
+        self.detected_us = detected_us
+        self.team = team
+        self.agent = agent
 
-class ConversationAttributes(NamedTuple):
+
+@dataclass(slots=True, init=False)
+class ConversationAttributes:
     """The latest attributes of one conversation, for `--by conversation` rows (SPEC §3)."""
 
     tenant: str
     conversation_id: str
     values: dict[str, Any]
 
+    def __init__(self, tenant: str, conversation_id: str, values: dict[str, Any]) -> None:
+        self.tenant = tenant
+        self.conversation_id = conversation_id
+        self.values = values
 
-class ConversationDropped(NamedTuple):
+
+@dataclass(slots=True, init=False)
+class ConversationDropped:
     """The conversation's state was dropped after retention (SPEC §7 [30]); its results stay."""
 
     tenant: str
     conversation_id: str
+
+    def __init__(self, tenant: str, conversation_id: str) -> None:
+        self.tenant = tenant
+        self.conversation_id = conversation_id
 
 
 Output = Observation | SlaEvent | ConversationAttributes | ConversationDropped

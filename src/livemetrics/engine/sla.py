@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Final
 
 from livemetrics.engine.context import TIMER_SLA_BREACH, TIMER_SLA_RISK, Context
-from livemetrics.engine.outputs import SlaEvent, new_tuple
+from livemetrics.engine.outputs import SlaEvent
 from livemetrics.engine.state import Conversation, SlaClock
 
 RESPONSE_KINDS: Final = ("first_response", "next_response")
@@ -102,24 +102,19 @@ def find_clock(conv: Conversation, kind: str, turn: int) -> SlaClock | None:
 
 def _event(ctx: Context, clock: SlaClock, kind: str) -> SlaEvent:
     conv = ctx.conv
-    # in SlaEvent's field order (new_tuple takes the values positionally)
-    event: SlaEvent = new_tuple(
-        SlaEvent,
-        (
-            kind,
-            clock.kind,
-            conv.tenant,
-            conv.conversation_id,
-            conv.base_dims[1] or "unknown",
-            clock.turn,
-            clock.started_us,
-            clock.deadline_us,
-            ctx.clock_us,
-            conv.team,
-            conv.last_agent,
-        ),
+    return SlaEvent(
+        kind,
+        clock.kind,
+        conv.tenant,
+        conv.conversation_id,
+        conv.base_dims[1] or "unknown",
+        clock.turn,
+        clock.started_us,
+        clock.deadline_us,
+        ctx.clock_us,
+        conv.team,
+        conv.last_agent,
     )
-    return event
 
 
 def at_risk_count(clocks: list[SlaClock], now_us: int) -> int:

@@ -541,12 +541,11 @@ def _dumps(value: Any) -> bytes:
 
 
 def _observation_to_state(obs: Observation) -> list[Any]:
-    return list(obs)
+    return obs.to_list()
 
 
 def _observation_from_state(raw: list[Any]) -> Observation:
-    metric, value, ts_us, day, hour, dims, agents, sign, event_id = raw
-    return Observation(metric, value, ts_us, day, hour, tuple(dims), tuple(agents), sign, event_id)
+    return Observation.from_list(raw)
 
 
 def partition_key(topic: str, number: int) -> bytes:
