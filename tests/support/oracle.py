@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import msgspec
@@ -135,7 +135,7 @@ def _read(lines: Iterable[bytes]) -> _Input:
             )
             continue
         memory.add(key)
-        result.accepted.append(decoded._replace(data=_fields(decoded.data)))
+        result.accepted.append(replace(decoded, data=_fields(decoded.data)))
     return result
 
 

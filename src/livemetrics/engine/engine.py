@@ -99,7 +99,12 @@ class Engine:
         False when it was a duplicate (its `event_id` already seen, SPEC §7):
         only `duplicate_events` was counted.
         """
-        event_id, event_type, ts_us, tenant, conversation_id, data = event
+        event_id = event.event_id
+        event_type = event.type
+        ts_us = event.ts_us
+        tenant = event.tenant
+        conversation_id = event.conversation_id
+        data = event.data
         if event_type == "agent.status":
             return self._agent_status(event, out)
         key = (tenant, conversation_id or "")

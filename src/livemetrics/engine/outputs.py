@@ -4,12 +4,14 @@ Every output is a small slotted class with a hand-written `__init__`, made
 hundreds of thousands of times a second in replay: compiled, it is a native
 class (a C struct, built and read without Python's calling convention), where
 a named tuple cost four times as much to build, read and free (`tuple.__new__`
-through the generic call). Outputs are never changed once made: a retraction
-or a renamed observation is a new one. An `Observation` is one metric value
-credited to a bucket and dimensions (SPEC §2 "Attribution"). A retraction is
-the same observation with `sign = -1`; applying both leaves every aggregate as
-if neither happened, so sinks never need to look anything up to undo a
-provisional result.
+through the generic call). Outputs are never changed once made (a retraction
+or a renamed observation is a new one): their fields are `Final`, so mypy
+refuses a write anywhere, and the compiled core also at run time.
+
+An `Observation` is one metric value credited to a bucket and dimensions
+(SPEC §2 "Attribution"). A retraction is the same observation with
+`sign = -1`; applying both leaves every aggregate as if neither happened, so
+sinks never need to look anything up to undo a provisional result.
 
     >>> obs = Observation("csat_score", 4.0, 0, "2026-11-23", "09", dims, ("ag-luis",))
     >>> obs.retraction().sign
@@ -46,15 +48,15 @@ Dims = tuple[str | None, ...]
 class Observation:
     """One metric value in a bucket, with its dimensions and credited agents."""
 
-    metric: str
-    value: float
-    ts_us: int  # the instant that decides the bucket
-    day: str | None
-    hour: str | None
-    dims: Dims
-    agents: tuple[str, ...]
-    sign: int
-    event_id: str | None
+    metric: Final[str]
+    value: Final[float]
+    ts_us: Final[int]  # the instant that decides the bucket
+    day: Final[str | None]
+    hour: Final[str | None]
+    dims: Final[Dims]
+    agents: Final[tuple[str, ...]]
+    sign: Final[int]
+    event_id: Final[str | None]
 
     def __init__(
         self,
@@ -129,17 +131,17 @@ class Observation:
 class SlaEvent:
     """A breach, an at-risk notice or a breach retraction for `livemetrics.sla` (SPEC §4)."""
 
-    kind: str  # breach | at_risk | retraction
-    sla_kind: str  # first_response | next_response | resolution
-    tenant: str
-    conversation_id: str
-    channel: str
-    turn: int
-    started_us: int
-    deadline_us: int
-    detected_us: int
-    team: str | None
-    agent: str | None
+    kind: Final[str]  # breach | at_risk | retraction
+    sla_kind: Final[str]  # first_response | next_response | resolution
+    tenant: Final[str]
+    conversation_id: Final[str]
+    channel: Final[str]
+    turn: Final[int]
+    started_us: Final[int]
+    deadline_us: Final[int]
+    detected_us: Final[int]
+    team: Final[str | None]
+    agent: Final[str | None]
 
     def __init__(
         self,
@@ -172,9 +174,9 @@ class SlaEvent:
 class ConversationAttributes:
     """The latest attributes of one conversation, for `--by conversation` rows (SPEC §3)."""
 
-    tenant: str
-    conversation_id: str
-    values: dict[str, Any]
+    tenant: Final[str]
+    conversation_id: Final[str]
+    values: Final[dict[str, Any]]
 
     def __init__(self, tenant: str, conversation_id: str, values: dict[str, Any]) -> None:
         self.tenant = tenant
@@ -186,8 +188,8 @@ class ConversationAttributes:
 class ConversationDropped:
     """The conversation's state was dropped after retention (SPEC §7 [30]); its results stay."""
 
-    tenant: str
-    conversation_id: str
+    tenant: Final[str]
+    conversation_id: Final[str]
 
     def __init__(self, tenant: str, conversation_id: str) -> None:
         self.tenant = tenant

@@ -1,0 +1,68 @@
+"""Engine outputs: read-only values, retractions and renames, and their state lists."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+import orjson
+import pytest
+
+from livemetrics import events
+from livemetrics.engine.outputs import (
+    ConversationAttributes,
+    ConversationDropped,
+    Observation,
+    SlaEvent,
+)
+
+DIMS = ("acme", "chat", "inbound", None, None, None, None, "team-a", "cu-1", "c-1", None)
+OUTPUT_CLASSES = (Observation, SlaEvent, ConversationAttributes, ConversationDropped)
+
+
+def sample(cls: type) -> object:
+    if cls is Observation:
+        return Observation("response_seconds", 12.5, 7, "2026-11-23", "09", DIMS, ("ag-1",))
+    if cls is SlaEvent:
+        return SlaEvent("breach", "first_response", "acme", "c-1", "chat", 1, 0, 5, 6, None, "ag")
+    if cls is ConversationAttributes:
+        return ConversationAttributes("acme", "c-1", {"status": "open"})
+    return ConversationDropped("acme", "c-1")
+
+
+@pytest.mark.parametrize("cls", OUTPUT_CLASSES, ids=lambda cls: cls.__name__)
+def test_every_field_is_read_only(cls: type) -> None:
+    """Outputs are shared (a breach sits on its clock and in the output list): no field
+    may be written. Every field is Final, so mypy refuses a write anywhere (read from
+    the source's annotations; mypyc replaces them); compiled, the runtime refuses too."""
+    names = [field.name for field in dataclasses.fields(cls)]
+    if events._COMPILED:
+        item = sample(cls)
+        for name in names:
+            with pytest.raises(AttributeError):
+                setattr(item, name, None)
+    else:
+        hints = typing.get_type_hints(cls, include_extras=True)
+        assert list(hints) == names
+        assert all(typing.get_origin(hint) is typing.Final for hint in hints.values())
+
+
+def test_retraction_and_rename_are_new_observations_with_the_same_credit() -> None:
+    obs = Observation("agent_contacts", 1, 7, "2026-11-23", "09", DIMS, ("ag-1",), 1, "e-1")
+    retracted = obs.retraction()
+    assert retracted is not obs and obs.sign == 1
+    assert retracted == Observation(
+        "agent_contacts", 1, 7, "2026-11-23", "09", DIMS, ("ag-1",), -1, "e-1"
+    )
+    assert retracted.retraction() == obs
+    renamed = obs.renamed("agent_contacts_with_response", "e-2")
+    assert renamed == Observation(
+        "agent_contacts_with_response", 1, 7, "2026-11-23", "09", DIMS, ("ag-1",), 1, "e-2"
+    )
+
+
+def test_observation_state_list_round_trips_through_json() -> None:
+    obs = Observation("csat_score", 4.0, 7, "2026-11-23", "09", DIMS, ("ag-1",), -1, "e-1")
+    listed = orjson.loads(orjson.dumps(obs.to_list()))
+    assert listed == ["csat_score", 4.0, 7, "2026-11-23", "09", list(DIMS), ["ag-1"], -1, "e-1"]
+    assert Observation.from_list(listed) == obs
