@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from livemetrics import calendar
 from livemetrics.calendar import NEVER_US, ServiceCalendar
 
 H = 3600
@@ -524,3 +526,23 @@ def test_local_bucket_answers_a_slot_split_by_a_local_hour_exactly_every_time() 
     assert calendar.local_bucket(before) == ("1971-05-01", "11")
     assert calendar.local_bucket(earlier_slot) == ("1971-05-01", "10")
     assert calendar.local_bucket(earlier_slot + 1) == ("1971-05-01", "10")
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.lists(st.integers(-(2**62), 2**62 - 1), max_size=70).map(sorted),
+    st.integers(-(2**62), 2**62 - 1),
+    st.data(),
+)
+def test_written_out_searches_are_bisect(values: list[int], x: int, data: st.DataObject) -> None:
+    """The compiled core's binary searches answer as `bisect` does, for any sorted list
+    (duplicates included) and any probe, a present value and its neighbours included."""
+    probes = [x]
+    if values:
+        present = data.draw(st.sampled_from(values))
+        probes += [present - 1, present, present + 1]
+    for probe in probes:
+        assert calendar._search_right(values, probe) == bisect.bisect_right(values, probe)
+        assert calendar._search_left(values, probe) == bisect.bisect_left(values, probe)
+        assert calendar._index_after(values, probe) == bisect.bisect_right(values, probe)
+        assert calendar._index_at(values, probe) == bisect.bisect_left(values, probe)
