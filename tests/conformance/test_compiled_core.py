@@ -55,6 +55,43 @@ reports = [result.report(config, ReportQuery(by=tuple(by.split(",")))) for by in
 sys.stdout.buffer.write(orjson.dumps(reports))
 """
 
+LIVE_OUTPUT_DIGEST = r"""
+import hashlib, sys, zlib
+from livemetrics.config import parse_config
+from livemetrics.events import Event, decode_line
+from livemetrics.simulate.streams import STREAM_CONFIG
+from livemetrics.stream.processor import EVENTS, STATUS, LiveProcessor
+import livemetrics.engine.engine as engine
+assert engine.__file__.endswith(sys.argv[2]), engine.__file__
+with open(sys.argv[1], "rb") as handle:
+    lines = [line for line in handle.read().splitlines() if line.strip()]
+processor = LiveProcessor(parse_config(STREAM_CONFIG))
+digest = hashlib.sha256()
+offsets = {}
+
+def take(flush):
+    for m in flush.messages:
+        digest.update(repr((m.topic, m.key, m.value)).encode())
+    for r in sorted(flush.records, key=lambda r: (r.table, r.key)):
+        digest.update(repr((r.table, r.partition, r.key, r.value)).encode())
+
+for number, line in enumerate(lines):
+    item = decode_line(line)
+    if isinstance(item, Event) and item.type == "agent.status":
+        topic, key = STATUS, item.data.agent_id
+    else:
+        topic, key = EVENTS, (item.conversation_id if isinstance(item, Event) else None) or ""
+    partition = zlib.crc32(key.encode()) % 4
+    offset = offsets.get((topic, partition), 0)
+    offsets[(topic, partition)] = offset + 1
+    processor.apply(topic, partition, offset, line)
+    if number % 50 == 0:
+        take(processor.flush())
+processor.advance(processor.engine.clock_us + 10 * 86_400_000_000)
+take(processor.flush())
+print(digest.hexdigest())
+"""
+
 
 @pytest.mark.parametrize("module", COMPILED)
 def test_the_compiled_pass_runs_compiled_modules(module: str) -> None:
@@ -83,3 +120,28 @@ def test_compiled_replay_gives_the_pure_replays_reports(tmp_path: Path) -> None:
     expected = orjson.loads(pure.stdout)
     for by, got, want in zip(bys, orjson.loads(orjson.dumps(compiled)), expected, strict=True):
         assert got == want, f"--by {by}: the compiled core's report differs"
+
+
+def test_live_processor_writes_the_same_bytes_compiled_and_pure(tmp_path: Path) -> None:
+    """The worker's output (metric and SLA messages, table records: what Kafka and the
+    changelogs get) is byte for byte the pure core's. A counter's value stays the int
+    1 when compiled (a float field would be a C double, written 1.0)."""
+    lines = generate_stream(1, conversations=150)
+    stream = tmp_path / "stream.jsonl"
+    stream.write_bytes(b"".join(line + b"\n" for line in lines))
+    pure_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSAFEPATH")}
+    # the compiled build's path made absolute: the children run in tmp_path
+    search = [str(Path(p).resolve()) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)]
+    compiled_env = {**pure_env, "PYTHONPATH": os.pathsep.join(search)}
+    digests = [
+        subprocess.run(
+            [sys.executable, "-c", LIVE_OUTPUT_DIGEST, str(stream), suffix],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for env, suffix in ((pure_env, ".py"), (compiled_env, ".so"))
+    ]
+    assert digests[0] == digests[1], "the compiled core's live output differs from the pure one's"

@@ -66,3 +66,14 @@ def test_observation_state_list_round_trips_through_json() -> None:
     listed = orjson.loads(orjson.dumps(obs.to_list()))
     assert listed == ["csat_score", 4.0, 7, "2026-11-23", "09", list(DIMS), ["ag-1"], -1, "e-1"]
     assert Observation.from_list(listed) == obs
+
+
+def test_a_counter_keeps_its_integer_value_in_both_builds() -> None:
+    """Counters carry the int 1 and durations a float, compiled or not: the bytes of
+    messages and state do not depend on the build (a float field would be a C double
+    when compiled, and 1 would be written as 1.0)."""
+    counter = Observation("invalid_events", 1, 0, None, None, DIMS)
+    duration = Observation("response_seconds", 2.5, 0, None, None, DIMS)
+    assert type(counter.value) is int and type(counter.to_list()[1]) is int
+    assert type(duration.value) is float
+    assert orjson.dumps(counter.to_list()).startswith(b'["invalid_events",1,')

@@ -38,7 +38,7 @@ class Context:
     def observe(
         self,
         metric: str,
-        value: float,
+        value: int | float,  # as given (see `Observation.value`)
         ts_us: int,
         agents: tuple[str, ...] = (),
         tag: str | None = None,

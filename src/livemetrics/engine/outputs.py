@@ -6,7 +6,9 @@ class (a C struct, built and read without Python's calling convention), where
 a named tuple cost four times as much to build, read and free (`tuple.__new__`
 through the generic call). Outputs are never changed once made (a retraction
 or a renamed observation is a new one): their fields are `Final`, so mypy
-refuses a write anywhere, and the compiled core also at run time.
+refuses a write anywhere, and the compiled core also at run time. They are
+written out by `to_list` (state) and the processor's message builders only:
+they do not hash or pickle, and orjson cannot read the compiled classes.
 
 An `Observation` is one metric value credited to a bucket and dimensions
 (SPEC §2 "Attribution"). A retraction is the same observation with
@@ -49,7 +51,9 @@ class Observation:
     """One metric value in a bucket, with its dimensions and credited agents."""
 
     metric: Final[str]
-    value: Final[float]
+    # int | float, not float: compiled, a float is a C double and a counter's 1
+    # would become 1.0 in messages and state; an object keeps what it was given
+    value: Final[int | float]
     ts_us: Final[int]  # the instant that decides the bucket
     day: Final[str | None]
     hour: Final[str | None]
@@ -61,7 +65,7 @@ class Observation:
     def __init__(
         self,
         metric: str,
-        value: float,
+        value: int | float,
         ts_us: int,
         day: str | None,
         hour: str | None,
