@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import functools
-import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ from livemetrics.events import (
     parse_ts,
 )
 from livemetrics.topics import load_schema
+from tests.support.read_only import assert_read_only
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "shared" / "examples" / "one-conversation.jsonl"
 TS = "2026-11-23T08:59:55.120Z"
@@ -841,17 +840,7 @@ def test_decoded_event_is_the_same_immutable_event_the_constructor_builds() -> N
     assert type(event) is Event
     body = MessageSent(**{key: value for key, value in raw.items() if key != "type"})
     assert event == Event(raw["event_id"], "message.sent", TS_US, "acme", "c-1", body)
-    # read-only: every field is Final, so mypy refuses a write anywhere (read from the
-    # source's annotations, which mypyc replaces); compiled, the runtime refuses too
-    names = [field.name for field in dataclasses.fields(Event)]
-    if events._COMPILED:
-        for name in names:
-            with pytest.raises(AttributeError):
-                setattr(event, name, None)
-    else:
-        hints = typing.get_type_hints(Event, include_extras=True)
-        assert list(hints) == names
-        assert all(typing.get_origin(hint) is typing.Final for hint in hints.values())
+    assert_read_only(event)
 
 
 # --- the fast path (msgspec structs) and the checked path -----------------------
