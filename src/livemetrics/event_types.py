@@ -9,11 +9,12 @@ field while it parses); the rules that span fields (`agent_id` when
 `sender=agent`, one of `agent_id`/`group_id`, a score in its survey's range)
 and `ts` are checked after it.
 
-A field the structs do not declare is refused (`forbid_unknown_fields`), so
-such an event takes the checked path, which ignores unknown fields as SPEC
-§7 [3] says: msgspec skips an undeclared field without the checks `orjson`
-makes (valid UTF-8, numbers within a double's range, nesting depth), and
-skipping it would accept input the checked path rejects as not JSON.
+A field the structs do not declare is refused (`forbid_unknown_fields`):
+msgspec skips an undeclared field without the checks `orjson` makes (valid
+UTF-8, numbers within a double's range, nesting depth), and skipping it would
+accept input the checked path rejects as not JSON. Such an event is read
+again by `events._body_without_undeclared` (orjson, then the struct on the
+declared fields), which ignores unknown fields as SPEC §7 [3] says.
 
     >>> body = DECODER.decode(b'{"type":"conversation.tagged","event_id":"e1",'
     ...                       b'"ts":"2026-11-22T10:00:00Z","tenant":"acme",'
@@ -48,7 +49,6 @@ __all__ = [
     "ConversationTransaction",
     "EventBody",
     "MessageSent",
-    "body_from_checked",
 ]
 
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
@@ -177,12 +177,4 @@ _BODY_TYPES: dict[str, type[EventBody]] = {
 DECODER: msgspec.json.Decoder[EventBody] = msgspec.json.Decoder(EventBody)
 
 #: Each body class's event type (its tag).
-TYPE_OF: dict[type, str] = {body: name for name, body in _BODY_TYPES.items()}
-
-
-def body_from_checked(event_type: str, data: dict) -> EventBody:
-    """The body of a dict the hand-written checks of `events` accepted (the slow path),
-    without the fields its type does not declare (SPEC §7 [3]: ignored)."""
-    body_class = _BODY_TYPES[event_type]
-    fields = body_class.__struct_fields__
-    return msgspec.convert({k: v for k, v in data.items() if k in fields}, body_class)
+TYPE_OF: dict[type[msgspec.Struct], str] = {body: name for name, body in _BODY_TYPES.items()}

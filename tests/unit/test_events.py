@@ -862,6 +862,56 @@ def test_fast_path_accepts_only_what_the_checked_path_accepts(raw: dict[str, Any
         assert fast == checked
 
 
+UNDECLARED = st.dictionaries(
+    st.text(min_size=1, max_size=8).filter(lambda key: key not in ALL_FIELDS),
+    json_values,
+    min_size=1,
+    max_size=3,
+)
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_event(), UNDECLARED)
+def test_undeclared_fields_path_accepts_only_what_the_checked_path_accepts(
+    raw: dict[str, Any], undeclared: dict[str, Any]
+) -> None:
+    """An event with fields its type does not declare skips the checked path when the
+    rest is valid, and is then the very event the checks make; whatever it refuses the
+    checked path decides (and names)."""
+    encoded = encode({**raw, **undeclared})
+    checked = events._decode_checked(encoded)
+    body = events._body_without_undeclared(encoded)
+    fast = None if body is None else events._fast_event(body)
+    if fast is not None:
+        assert fast == checked
+    assert decode_event(encoded) == checked
+
+
+@given(valid_event(), UNDECLARED)
+def test_a_valid_event_with_undeclared_fields_keeps_the_fast_path(
+    raw: dict[str, Any], undeclared: dict[str, Any]
+) -> None:
+    encoded = encode({**raw, **undeclared})
+    with pytest.raises(msgspec.ValidationError, match="unknown field"):
+        events._decode_body(encoded)
+    assert events._decode_fast(encoded) == events._decode_checked(encoded)
+    assert isinstance(events._decode_fast(encoded), Event)
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        b',"x_trace":"\xff\xfe"}',  # not UTF-8
+        b',"x_trace":1e400}',  # beyond a double: orjson refuses
+        b',"x_trace":' + b"[" * 2000 + b"]" * 2000 + b"}",  # deeper than orjson takes
+    ],
+)
+def test_an_undeclared_field_that_is_not_json_to_orjson_is_rejected(tail: bytes) -> None:
+    encoded = encode(event_dict("message.sent"))[:-1] + tail
+    assert events._body_without_undeclared(encoded) is None
+    assert isinstance(decode_event(encoded), Rejection)
+
+
 @pytest.mark.parametrize(
     "raw",
     [
@@ -947,10 +997,11 @@ def test_input_that_is_not_json_in_an_unknown_field_is_rejected(raw: bytes) -> N
     assert result.reason.startswith("not JSON")
 
 
-def test_an_unknown_field_takes_the_checked_path_and_is_ignored() -> None:
+def test_an_unknown_field_is_ignored_without_the_checked_path() -> None:
     raw = encode(event_dict("message.sent", x_trace={"span": [1, 2.5, None]}))
-    assert events._decode_fast(raw) is None
-    assert decode_event(raw) == decode_event(encode(event_dict("message.sent")))
+    plain = decode_event(encode(event_dict("message.sent")))
+    assert isinstance(plain, Event)
+    assert events._decode_fast(raw) == plain == decode_event(raw)
 
 
 JSON_ODDITIES = st.sampled_from(
