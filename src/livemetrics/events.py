@@ -411,7 +411,13 @@ def _show(value: Any) -> str:
     """A short one-line rendering of a value for a reason."""
     if isinstance(value, str):
         return repr(value if len(value) <= 60 else value[:57] + "...")
-    text = orjson.dumps(value).decode() if isinstance(value, (dict, list)) else repr(value)
+    if isinstance(value, (dict, list)):
+        try:
+            text = orjson.dumps(value).decode()
+        except orjson.JSONEncodeError:  # nested deeper than orjson writes (254 levels)
+            return f"{_JSON_TYPE[type(value)]} nested too deep to show"
+    else:
+        text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -401,3 +401,18 @@ def test_an_at_risk_notice_whose_deadline_is_past_9999_says_it_never_comes() -> 
     assert [(n["kind"], n["deadline"]) for n in notices] == [("at_risk", None)]
     schema = jsonschema.Draft7Validator(load_schema("livemetrics.sla"))
     assert not list(schema.iter_errors(notices[0]))
+
+
+@pytest.mark.parametrize("opening", [b"[", b'{"a":'])
+@pytest.mark.parametrize("depth", [253, 254, 255, 600, 1023])
+def test_a_type_nested_deeper_than_orjson_writes_is_rejected_with_a_reason(
+    opening: bytes, depth: int
+) -> None:
+    """The reason shows the value it refuses; a value nested past orjson's encoder
+    limit (254 levels, where its decoder takes 1024) is named, not shown: before,
+    showing it raised instead of rejecting."""
+    closing = b"]" if opening == b"[" else b"}"
+    raw = b'{"event_id":"e-1","type":' + opening * depth + b"1" + closing * depth + b"}"
+    for result in (decode_event(raw), decode_line(raw + b"\n")):
+        assert isinstance(result, Rejection), result
+        assert result.reason.startswith("unknown event type"), result.reason
