@@ -686,14 +686,11 @@ def _body_without_undeclared(raw: bytes) -> EventBody | None:
     fields go through the struct. None for anything else: the checked path then
     decides and names the reason. A quarter of the checked path's cost: platforms
     that add their own fields to every event keep the fast path."""
-    try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    if type(obj) is not dict:
+    obj = _load(raw)
+    if isinstance(obj, Rejection):
         return None
     event_type = obj.get("type")
-    if type(event_type) is not str or event_type not in _CHECKS:
+    if type(event_type) is not str or event_type not in _DECLARED:
         return None
     try:
         return _declared_body(event_type, obj)

@@ -23,6 +23,8 @@ from livemetrics.config import parse_config
 from livemetrics.replay import replay_lines
 from livemetrics.simulate.streams import STREAM_CONFIG, generate_stream
 
+ROOT = Path(__file__).resolve().parents[2]
+
 pytestmark = pytest.mark.skipif(
     os.environ.get("LIVEMETRICS_EXPECT_COMPILED") != "1",
     reason="the compiled pass of scripts/dev test runs these",
@@ -56,18 +58,18 @@ sys.stdout.buffer.write(orjson.dumps(reports))
 """
 
 LIVE_OUTPUT_DIGEST = r"""
-import hashlib, sys, zlib
+import hashlib, sys
+sys.path.insert(0, sys.argv[3])  # the checkout, for tests.support
 from livemetrics.config import parse_config
-from livemetrics.events import Event, decode_line
 from livemetrics.simulate.streams import STREAM_CONFIG
-from livemetrics.stream.processor import EVENTS, STATUS, LiveProcessor
+from livemetrics.stream.processor import LiveProcessor
+from tests.support.routing import offsets
 import livemetrics.engine.engine as engine
 assert engine.__file__.endswith(sys.argv[2]), engine.__file__
 with open(sys.argv[1], "rb") as handle:
     lines = [line for line in handle.read().splitlines() if line.strip()]
 processor = LiveProcessor(parse_config(STREAM_CONFIG))
 digest = hashlib.sha256()
-offsets = {}
 
 def take(flush):
     for m in flush.messages:
@@ -75,15 +77,7 @@ def take(flush):
     for r in sorted(flush.records, key=lambda r: (r.table, r.key)):
         digest.update(repr((r.table, r.partition, r.key, r.value)).encode())
 
-for number, line in enumerate(lines):
-    item = decode_line(line)
-    if isinstance(item, Event) and item.type == "agent.status":
-        topic, key = STATUS, item.data.agent_id
-    else:
-        topic, key = EVENTS, (item.conversation_id if isinstance(item, Event) else None) or ""
-    partition = zlib.crc32(key.encode()) % 4
-    offset = offsets.get((topic, partition), 0)
-    offsets[(topic, partition)] = offset + 1
+for number, (topic, partition, offset, line) in enumerate(offsets(lines)):
     processor.apply(topic, partition, offset, line)
     if number % 50 == 0:
         take(processor.flush())
@@ -135,7 +129,7 @@ def test_live_processor_writes_the_same_bytes_compiled_and_pure(tmp_path: Path) 
     compiled_env = {**pure_env, "PYTHONPATH": os.pathsep.join(search)}
     digests = [
         subprocess.run(
-            [sys.executable, "-c", LIVE_OUTPUT_DIGEST, str(stream), suffix],
+            [sys.executable, "-c", LIVE_OUTPUT_DIGEST, str(stream), suffix, str(ROOT)],
             env=env,
             cwd=tmp_path,
             capture_output=True,

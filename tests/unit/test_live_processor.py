@@ -7,7 +7,6 @@ unflushed work and replays input from an older offset, still the same.
 
 from __future__ import annotations
 
-import zlib
 from functools import cache
 from typing import Any
 
@@ -17,12 +16,11 @@ from hypothesis import strategies as st
 from livemetrics.aggregate.query import ReportQuery
 from livemetrics.aggregate.report import build_report
 from livemetrics.config import Config, parse_config
-from livemetrics.events import Event, decode_line
 from livemetrics.replay import replay_lines
 from livemetrics.simulate.streams import STREAM_CONFIG, generate_stream
-from livemetrics.stream.processor import EVENTS, STATUS, Flush, LiveProcessor
+from livemetrics.stream.processor import EVENTS, Flush, LiveProcessor
+from tests.support.routing import offsets
 
-PARTITIONS = 4
 QUERIES = (
     ReportQuery.parse(by="tenant,day"),
     ReportQuery.parse(by="agent"),
@@ -38,15 +36,6 @@ def _config() -> Config:
 @cache
 def _stream(seed: int) -> tuple[bytes, ...]:
     return tuple(line for line in generate_stream(seed, conversations=80) if line.strip())
-
-
-def _route(line: bytes) -> tuple[str, int]:
-    """Topic and partition as `livemetrics produce` would pick them (stable hash of the key)."""
-    item = decode_line(line)
-    if isinstance(item, Event) and item.type == "agent.status":
-        return STATUS, zlib.crc32(item.data.agent_id.encode()) % PARTITIONS
-    key = item.conversation_id if isinstance(item, Event) else None
-    return EVENTS, zlib.crc32((key or "").encode()) % PARTITIONS
 
 
 class FakeSinks:
@@ -91,22 +80,11 @@ class FakeSinks:
                 processor.restore(table, key, value)
 
 
-def _offsets(lines: tuple[bytes, ...]) -> list[tuple[str, int, int, bytes]]:
-    next_offset: dict[tuple[str, int], int] = {}
-    records = []
-    for line in lines:
-        topic, partition = _route(line)
-        offset = next_offset.get((topic, partition), 0)
-        next_offset[(topic, partition)] = offset + 1
-        records.append((topic, partition, offset, line))
-    return records
-
-
 def test_snapshots_give_the_replay_report() -> None:
     lines = _stream(3)
     sinks = FakeSinks()
     processor = LiveProcessor(_config(), publish_observations=False)
-    for i, (topic, partition, offset, line) in enumerate(_offsets(lines)):
+    for i, (topic, partition, offset, line) in enumerate(offsets(lines)):
         processor.apply(topic, partition, offset, line)
         if i % 97 == 0:
             sinks.take(processor.flush())
@@ -122,7 +100,7 @@ def test_crash_loses_unflushed_work_and_replays_from_an_older_offset(
     crash_at: float, lost: int, seed: int
 ) -> None:
     lines = _stream(seed)
-    records = _offsets(lines)
+    records = offsets(lines)
     cut = int(len(records) * crash_at)
     sinks = FakeSinks()
     first = LiveProcessor(_config(), publish_observations=False)
@@ -161,7 +139,7 @@ def test_crash_inside_a_changelog_write_neither_loses_nor_double_counts(
     `reconcile` — not be lost, and not be counted twice.
     """
     lines = _stream(seed) + _duplicates_of(_stream(seed))
-    records = _offsets(lines)
+    records = offsets(lines)
     cut = int(len(records) * crash_at)
     sinks = FakeSinks()
     first = LiveProcessor(_config(), publish_observations=False)
@@ -206,7 +184,7 @@ def test_a_partition_taken_over_fires_the_timers_the_new_clock_already_passed() 
     """
     # partition 0's input stops halfway, its conversations mid-flight (open SLA
     # clocks and sessions); the other partitions go on to the end
-    full = _offsets(_stream(1))
+    full = offsets(_stream(1))
     half = len(full) // 2
     records = [r for i, r in enumerate(full) if r[:2] != (EVENTS, 0) or i < half]
     lines = tuple(r[3] for r in records)

@@ -275,7 +275,7 @@ class LiveProcessor:
                 # the owner's own tenant-level counts (a duplicate); not timer output of
                 # other conversations that the owner's event time happened to fire
                 if to_partition and owner is not None and item.dims[_CONVERSATION] is None:
-                    self._extra(owner)["o"].append(_observation_to_state(item))
+                    self._extra(owner)["o"].append(item.to_list())
                 if self.on_observation is not None:
                     self.on_observation(item)
                 if self.publish_observations:
@@ -451,7 +451,7 @@ class LiveProcessor:
                 continue
             ahead += 1
             for raw in extra.get("o", ()):
-                _fold_into(part.cells, _observation_from_state(raw))
+                _fold_into(part.cells, Observation.from_list(raw))
             for name, count in extra.get("c", {}).items():
                 part.counters[name] = part.counters.get(name, 0) + count
             self._dirty_partitions.add((source, number))
@@ -538,14 +538,6 @@ def _dumps(value: Any) -> bytes:
     table held 5.4 KB of slack per open conversation (`bench/memory_breakdown.py`).
     """
     return memoryview(orjson.dumps(value)).tobytes()
-
-
-def _observation_to_state(obs: Observation) -> list[Any]:
-    return obs.to_list()
-
-
-def _observation_from_state(raw: list[Any]) -> Observation:
-    return Observation.from_list(raw)
 
 
 def partition_key(topic: str, number: int) -> bytes:
