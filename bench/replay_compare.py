@@ -19,7 +19,9 @@ the machine's load does not move. `--compiled` compares this tree's pure
 core with its mypyc-compiled build (`scripts/dev compiled`) instead; with
 `--base-dir DIR` as well, the compiled build is compared with DIR, any
 importable tree (such as another commit's wheel unpacked, the way
-`scripts/dev compiled` unpacks this one's).
+`scripts/dev compiled` unpacks this one's). `--base-python PY` runs the
+base under another interpreter (such as another venv's python: a build of
+CPython with or without PGO and LTO).
 """
 
 from __future__ import annotations
@@ -58,12 +60,17 @@ print(json.dumps({"events": len(lines), "seconds": seconds, "cpu_seconds": cpu_s
 
 
 def run_child(
-    src: Path, stream: Path, limit: int, prefix: tuple[str, ...] = (), report: bool = True
+    src: Path,
+    stream: Path,
+    limit: int,
+    prefix: tuple[str, ...] = (),
+    report: bool = True,
+    python: str = sys.executable,
 ) -> dict:
     """Replay the first `limit` lines of `stream` with the code of `src`, in a fresh process."""
     env = dict(os.environ, PYTHONPATH=str(src))
     done = subprocess.run(
-        [*prefix, sys.executable, "-c", CHILD, str(stream), str(limit), "report" * report],
+        [*prefix, python, "-c", CHILD, str(stream), str(limit), "report" * report],
         env=env,
         capture_output=True,
         text=True,
@@ -74,7 +81,7 @@ def run_child(
     return json.loads(done.stdout.splitlines()[-1])
 
 
-def replay_instructions(src: Path, stream: Path, events: int, tmp: Path) -> int:
+def replay_instructions(src: Path, stream: Path, events: int, tmp: Path, python: str) -> int:
     """Instructions the replay of `events` lines executes, counted by callgrind.
 
     Counts do not move with the machine's load. The child's start (imports,
@@ -85,7 +92,7 @@ def replay_instructions(src: Path, stream: Path, events: int, tmp: Path) -> int:
     for limit in (events, 0):
         out_file = tmp / f"callgrind.{src.name}.{src.parent.name}.{limit}"
         prefix = ("valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}")
-        run_child(src, stream, limit, prefix, report=False)
+        run_child(src, stream, limit, prefix, report=False, python=python)
         summary = next(
             line for line in out_file.read_text().splitlines() if line.startswith("summary:")
         )
@@ -118,6 +125,11 @@ def main() -> int:
         type=Path,
         help="with --compiled: the base is this importable tree instead of the pure core",
     )
+    parser.add_argument(
+        "--base-python",
+        default=sys.executable,
+        help="the interpreter that runs the base (default: this one)",
+    )
     args = parser.parse_args()
     if args.base_dir is not None and not (
         args.compiled and (args.base_dir / "livemetrics").is_dir()
@@ -144,9 +156,10 @@ def main() -> int:
             wall: dict[str, list[float]] = {"base": [], "this": []}
             cpu: dict[str, list[float]] = {"base": [], "this": []}
             reports: dict[str, str] = {}
+            pythons = {"base": args.base_python, "this": sys.executable}
             for round_no in range(1, args.rounds + 1):
                 for name, src in trees.items():
-                    measured = run_child(src, stream, len(lines))
+                    measured = run_child(src, stream, len(lines), python=pythons[name])
                     wall[name].append(measured["events"] / measured["seconds"])
                     cpu[name].append(measured["events"] / measured["cpu_seconds"])
                     reports[name] = measured["report"]
@@ -156,7 +169,7 @@ def main() -> int:
                         file=sys.stderr,
                     )
             instructions = {
-                name: replay_instructions(src, stream, args.instructions, Path(tmp))
+                name: replay_instructions(src, stream, args.instructions, Path(tmp), pythons[name])
                 for name, src in trees.items()
                 if args.instructions
             }
@@ -182,6 +195,7 @@ def main() -> int:
                 if args.compiled
                 else args.base,
                 "this": f"{COMPILED.relative_to(ROOT)} (mypyc)" if args.compiled else "this tree",
+                "pythons": pythons,
                 "events": measured["events"],
                 "events_per_second": summary(wall),
                 "events_per_cpu_second": summary(cpu),

@@ -2,6 +2,9 @@
 # Install the system programs the live stack runs, when they are missing:
 #   redis-server            (Debian package redis-server) for the Redis sink
 #   prometheus, promtool    (Debian package prometheus) for metrics and rule checks
+# and Debian's Python 3.11 with what makes a venv and builds extensions
+# (python3.11-venv, python3.11-dev): scripts/dev makes .venv from it when it can,
+# since it is built with PGO and LTO (README, Speed).
 # livemetrics starts its own copies on free 127.0.0.1 ports (src/livemetrics/stack/),
 # so the packages' system services are not wanted and are not started here.
 #
@@ -17,22 +20,39 @@ declare -A PACKAGE_OF=(
   [promtool]=prometheus
 )
 
+# file -> Debian package that provides it
+declare -A PACKAGE_OF_FILE=(
+  [/usr/bin/python3.11]=python3.11
+  [/usr/lib/python3.11/ensurepip/__init__.py]=python3.11-venv
+  [/usr/include/python3.11/Python.h]=python3.11-dev
+)
+
 missing=()
 for program in redis-server prometheus promtool; do
   command -v "$program" >/dev/null 2>&1 && continue
   package=${PACKAGE_OF[$program]}
   [[ " ${missing[*]-} " == *" $package "* ]] || missing+=("$package")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# Debian's Python only where Debian's packages are, and apart from the servers:
+# a release without python3.11 must not keep them from being installed.
+python_missing=()
+if command -v dpkg >/dev/null 2>&1; then
+  for file in /usr/bin/python3.11 /usr/lib/python3.11/ensurepip/__init__.py \
+      /usr/include/python3.11/Python.h; do
+    [ -e "$file" ] || python_missing+=("${PACKAGE_OF_FILE[$file]}")
+  done
+fi
+[ ${#missing[@]} -eq 0 ] && [ ${#python_missing[@]} -eq 0 ] && exit 0
 
 warn() { echo "setup-system: $*" >&2; }
+wanted=("${missing[@]}" "${python_missing[@]}")
 
 if [ "$(id -u)" -ne 0 ]; then
-  warn "missing ${missing[*]}; not root, so not installing (run: sudo apt-get install ${missing[*]})"
+  warn "missing ${wanted[*]}; not root, so not installing (run: sudo apt-get install ${wanted[*]})"
   exit 0
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
-  warn "missing ${missing[*]} and no apt-get here; install them with your package manager"
+  warn "missing ${wanted[*]} and no apt-get here; install them with your package manager"
   exit 0
 fi
 
@@ -45,7 +65,7 @@ if [ ! -e "$policy" ]; then
 fi
 
 # Refresh the package lists only when one of the packages has no candidate.
-for package in "${missing[@]}"; do
+for package in "${wanted[@]}"; do
   candidate=$(apt-cache policy "$package" 2>/dev/null | awk '/Candidate:/ {print $2}')
   if [ -z "$candidate" ] || [ "$candidate" = "(none)" ]; then
     warn "apt-get update"
@@ -54,12 +74,21 @@ for package in "${missing[@]}"; do
   fi
 done
 
-warn "installing ${missing[*]}"
-log=$(mktemp)
-if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    "${missing[@]}" >"$log" 2>&1; then
-  cat "$log" >&2
-  warn "apt-get install ${missing[*]} failed; the tests that need them will skip"
-fi
-rm -f "$log"
+# install PACKAGE... -- WHAT-IF-NOT: one apt-get call, its output shown only when it fails
+install() {
+  local if_not=$1 log
+  shift
+  [ $# -eq 0 ] && return
+  warn "installing $*"
+  log=$(mktemp)
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      "$@" >"$log" 2>&1; then
+    cat "$log" >&2
+    warn "apt-get install $* failed; $if_not"
+  fi
+  rm -f "$log"
+}
+
+install "the tests that need them will skip" "${missing[@]}"
+install "scripts/dev makes .venv from python3.11 on PATH" "${python_missing[@]}"
 exit 0
