@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,7 +19,7 @@ from livemetrics.aggregate.report import build_report
 from livemetrics.config import Config, parse_config
 from livemetrics.replay import replay_lines
 from livemetrics.simulate.streams import STREAM_CONFIG, generate_stream
-from livemetrics.stream.processor import EVENTS, Flush, LiveProcessor
+from livemetrics.stream.processor import EVENTS, PARTITION_KEY_PREFIX, Flush, LiveProcessor
 from tests.support.routing import offsets
 
 QUERIES = (
@@ -169,6 +170,71 @@ def test_crash_inside_a_changelog_write_neither_loses_nor_double_counts(
         counters = second.partition(topic, partition).counters
         outcomes = ("processed", "duplicates", "dead_lettered")
         assert sum(counters.get(name, 0) for name in outcomes) == count, (topic, partition)
+
+
+@pytest.mark.parametrize("read_before_revoke", [0, 1, 3])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_partition_record_written_before_the_records_ahead_are_reached_counts_them_once(
+    seed: int, read_before_revoke: int
+) -> None:
+    """The rebalance storm (1 -> 2 -> 1 workers): a new owner recovers a changelog
+    that ends between a batch's conversation records and its partition record (they
+    reach the broker later; kill -9 or a short read of its end), so those records
+    are ahead. Before it reads that far the new owner writes its partition record
+    (a tick, the flush of a revoke, a batch short of them) and loses the partition.
+    The next owner recovers the whole changelog: the old owner's late partition
+    record, then the new owner's, last. The records ahead are still ahead of it,
+    and what they put outside themselves must be added back once, not twice.
+    """
+    lines = _stream(seed) + _duplicates_of(_stream(seed))
+    records = offsets(lines)
+    first_cut, second_cut = len(records) // 3, 2 * len(records) // 3
+    sinks = FakeSinks()  # Redis, and the changelogs' latest record per key
+    old_owner = LiveProcessor(_config(), publish_observations=False)
+    for record in records[:first_cut]:
+        old_owner.apply(*record)
+    sinks.take(old_owner.flush())
+    for record in records[first_cut:second_cut]:
+        old_owner.apply(*record)
+    last = old_owner.flush()
+    partition_records = sum(1 for r in last.records if r.key.startswith(PARTITION_KEY_PREFIX))
+    recovered = FakeSinks()  # what the new owner's recovery read
+    recovered.tables = dict(sinks.tables)
+    recovered.take_partially(last, keep=len(last.records) - partition_records)
+    sinks.take(last)  # the old owner's partition records land after all
+
+    new_owner = LiveProcessor(_config(), publish_observations=False)
+    recovered.restore_into(new_owner)
+    assert new_owner.reconcile() > 0  # records ahead of their partition record
+    new_owner.advance(sinks.clock_us)
+    reread: dict[tuple[str, int], int] = {}
+    for topic, partition, offset, line in records:
+        seen = reread.get((topic, partition), 0)
+        if offset > new_owner.partition(topic, partition).applied_offset:
+            if seen < read_before_revoke:
+                new_owner.apply(topic, partition, offset, line)
+            reread[(topic, partition)] = seen + 1
+    sinks.take(new_owner.flush())  # then revoked: its state is dropped
+
+    next_owner = LiveProcessor(_config(), publish_observations=False)
+    sinks.restore_into(next_owner)
+    next_owner.reconcile()
+    next_owner.advance(sinks.clock_us)
+    for topic, partition, offset, line in records:
+        if offset > next_owner.partition(topic, partition).applied_offset:
+            next_owner.apply(topic, partition, offset, line)
+    sinks.take(next_owner.flush())
+
+    produced: dict[tuple[str, int], int] = {}
+    for topic, partition, _, _ in records:
+        produced[(topic, partition)] = produced.get((topic, partition), 0) + 1
+    outcomes = ("processed", "duplicates", "dead_lettered")
+    for (topic, partition), count in produced.items():
+        counters = next_owner.partition(topic, partition).counters
+        assert sum(counters.get(name, 0) for name in outcomes) == count, (topic, partition)
+    replayed = replay_lines(lines, _config())
+    for query in QUERIES:
+        assert sinks.report(query) == replayed.report(_config(), query)
 
 
 def _duplicates_of(lines: tuple[bytes, ...]) -> tuple[bytes, ...]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import zlib
+from bisect import insort
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -74,9 +75,33 @@ class PartitionState:
     # CRC-32 of the record at applied_offset (-1: unknown): lets the worker check that
     # the broker still holds what was applied (a memory-only broker forgets on restart)
     applied_crc: int = -1
+    # What restored records ahead of applied_offset put outside themselves (see
+    # `LiveProcessor.reconcile`), by their offset, ascending: folded into cells and
+    # counters once applied_offset reaches it. Until then the partition's record (the
+    # changelog) leaves it out, so its cells and counters stay those of the offsets up
+    # to applied_offset: the records stay ahead of it, and a later restore adds them
+    # back once; Redis gets it at once (`reported`)
+    ahead: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
 
     def count(self, name: str) -> None:
         self.counters[name] = self.counters.get(name, 0) + 1
+
+    def reach(self) -> None:
+        """Fold in what records ahead put outside themselves, up to applied_offset."""
+        ahead = self.ahead
+        while ahead and ahead[0][0] <= self.applied_offset:
+            _add_extra(self.cells, self.counters, ahead.pop(0)[1])
+
+    def reported(self) -> tuple[Cells, dict[str, int]]:
+        """Cells and counters with what the records ahead put outside themselves (a
+        snapshot for Redis: the state itself is left alone)."""
+        counters = dict(self.counters)
+        if not self.ahead:
+            return self.cells, counters
+        cells = dict(self.cells)
+        for _, extra in self.ahead:
+            _add_extra(cells, counters, extra, shared=self.cells)
+        return cells, counters
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +203,8 @@ class LiveProcessor:
             return False
         part.applied_offset = offset
         part.applied_crc = zlib.crc32(raw)
+        if part.ahead:
+            part.reach()
         self._dirty_partitions.add((topic, partition))
         item = decode_event(raw)
         out = self._out
@@ -371,10 +398,9 @@ class LiveProcessor:
         for topic, number in self._dirty_partitions:
             part = self.partitions[(topic, number)]
             snapshot_number = number if topic == EVENTS else 1000 + number
+            cells, counters = part.reported()
             partitions.append(
-                PartitionSnapshotData(
-                    snapshot_number, part.cells, part.applied_offset, dict(part.counters)
-                )
+                PartitionSnapshotData(snapshot_number, cells, part.applied_offset, counters)
             )
             # last, in the same changelog as the partition's other records: a recovery
             # that stops early never restores an applied offset ahead of the state
@@ -441,6 +467,13 @@ class LiveProcessor:
         themselves (see `_extras`); call after restoring a partition's records (all
         partitions when `topic` is None). Forgets every restored extra. Returns how
         many records were ahead.
+
+        It is added to the partition's cells and counters when its applied offset
+        reaches the record's offset (the input re-read is skipped for that record's
+        owner): a partition record written before then (a tick, a revoke, a batch
+        short of it) leaves it out, as its applied offset does, so the records stay
+        ahead of it and a later restore adds them back once. Snapshots for Redis
+        carry it at once (`PartitionState.reported`).
         """
         ahead = 0
         for source, number, offset, extra in self._restored_extras:
@@ -450,10 +483,7 @@ class LiveProcessor:
             if offset <= part.applied_offset:
                 continue
             ahead += 1
-            for raw in extra.get("o", ()):
-                _fold_into(part.cells, Observation.from_list(raw))
-            for name, count in extra.get("c", {}).items():
-                part.counters[name] = part.counters.get(name, 0) + count
+            insort(part.ahead, (offset, extra), key=_offset_of)
             self._dirty_partitions.add((source, number))
         self._restored_extras = []
         return ahead
@@ -516,6 +546,27 @@ PARTITION_KEY_PREFIX = b"\x00partition:"
 
 _Owner = tuple[str, str, str]
 """("conversations", tenant, conversation_id) or ("presence", tenant, agent_id)."""
+
+
+def _add_extra(
+    cells: Cells, counters: dict[str, int], extra: dict[str, Any], shared: Cells | None = None
+) -> None:
+    """Fold one record's outside observations and outcome counts (see `_extras`); a
+    cell that `cells` shares with `shared` is copied first, `shared` left alone."""
+    for raw in extra.get("o", ()):
+        obs = Observation.from_list(raw)
+        if shared is not None:
+            cell_key = (obs.day, obs.hour, obs.dims, obs.agents)
+            cell = cells.get(cell_key)
+            if cell is not None and cell is shared.get(cell_key):
+                cells[cell_key] = _cell_from_state(_cell_to_state(cell))
+        _fold_into(cells, obs)
+    for name, count in extra.get("c", {}).items():
+        counters[name] = counters.get(name, 0) + count
+
+
+def _offset_of(item: tuple[int, dict[str, Any]]) -> int:
+    return item[0]
 
 
 def _fold_into(cells: Cells, obs: Observation) -> None:

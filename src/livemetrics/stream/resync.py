@@ -252,11 +252,14 @@ async def _write_partition(
         if key in engine.conversations  # a dropped conversation's cells are not in its tombstone
     ]
     offset_base = 0 if source == EVENTS else STATUS_PARTITION_BASE
-    partitions = [
-        PartitionSnapshot(offset_base + number, state.cells, state.applied_offset, state.counters)
-        for (topic, number), state in processor.partitions.items()
-        if topic == source
-    ]
+    partitions = []
+    for (topic, number), state in processor.partitions.items():
+        if topic == source:
+            # with what records ahead of the partition record put outside themselves
+            cells, counters = state.reported()
+            partitions.append(
+                PartitionSnapshot(offset_base + number, cells, state.applied_offset, counters)
+            )
     for start in range(0, len(conversations), WRITE_CHUNK):
         chunk = await _newer_conversations(store, conversations[start : start + WRITE_CHUNK])
         counts.skipped += min(WRITE_CHUNK, len(conversations) - start) - len(chunk)
