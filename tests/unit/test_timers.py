@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from livemetrics.engine.timers import TimerQueue
+from livemetrics.engine.timers import BUCKET_SHIFT, TimerQueue
 
 
 def _key(n: int) -> tuple[str, str]:
@@ -19,7 +19,7 @@ def test_timers_of_one_microsecond_fire_in_scheduling_order() -> None:
     assert len(queue) == 6
     taken = []
     while (payload := queue.pop_due_before(31)) is not None:
-        taken.append(payload[0][1])
+        taken.append(payload[2][1])
     assert taken == ["c-1", "c-5", "c-3", "c-0", "c-2", "c-4"]
     assert len(queue) == 0 and not queue.has_due_before(10**18)
 
@@ -30,27 +30,32 @@ def test_only_timers_due_strictly_before_now_are_taken() -> None:
     assert not queue.has_due_before(10)
     assert queue.pop_due_before(10) is None
     assert queue.has_due_before(11)
-    assert queue.pop_due_before(11) == (_key(1), 0, None)
+    assert queue.pop_due_before(11) == (10, 0, _key(1), 0, None)
 
 
 def test_a_timer_scheduled_while_firing_goes_where_its_due_time_says() -> None:
     queue = TimerQueue()
     queue.schedule(10, _key(1), 0, None)
     queue.schedule(10, _key(2), 0, None)
-    assert queue.pop_due_before(100) == (_key(1), 0, None)
+    assert queue.pop_due_before(100) == (10, 0, _key(1), 0, None)
     queue.schedule(10, _key(3), 0, None)  # same microsecond: after the one left
     queue.schedule(5, _key(4), 0, None)  # earlier: next
     taken = []
     while (payload := queue.pop_due_before(100)) is not None:
-        taken.append(payload[0][1])
+        taken.append(payload[2][1])
     assert taken == ["c-4", "c-2", "c-3"]
 
 
-# An operation: ("schedule", due) or ("pop", now).
+# A quarter bucket: the operations' times span several buckets of the queue,
+# several times fall in one, and some are equal (same microsecond).
+_UNIT = 1 << (BUCKET_SHIFT - 2)
+
+# An operation: ("schedule", due) or ("pop", now); a pop is at a time a timer
+# may be due at (not taken: strictly before) or just after one.
 _operations = st.lists(
     st.one_of(
-        st.tuples(st.just("schedule"), st.integers(0, 20)),
-        st.tuples(st.just("pop"), st.integers(0, 25)),
+        st.tuples(st.just("schedule"), st.integers(0, 20).map(lambda n: n * _UNIT)),
+        st.tuples(st.just("pop"), st.integers(0, 51).map(lambda n: n // 2 * _UNIT + n % 2)),
     ),
     max_size=60,
 )
@@ -69,6 +74,6 @@ def test_queue_matches_a_sorted_list_of_due_time_and_sequence(operations: list) 
             reference.sort()
             expected = reference.pop(0) if reference and reference[0][0] < value else None
             payload = queue.pop_due_before(value)
-            assert (payload[2] if payload is not None else None) == expected
+            assert (payload[4] if payload is not None else None) == expected
         assert len(queue) == len(reference)
         assert queue.has_due_before(value + 1) == any(d < value + 1 for d, _ in reference)

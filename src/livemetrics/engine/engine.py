@@ -270,10 +270,10 @@ class Engine:
         timers = self._timers
         conversations = self.conversations
         while True:
-            payload = timers.pop_due_before(self.clock_us)
-            if payload is None:
+            timer = timers.pop_due_before(self.clock_us)
+            if timer is None:
                 return
-            key, kind, ref = payload
+            _, _, key, kind, ref = timer
             conv = conversations.get(key)
             if conv is None:
                 continue
