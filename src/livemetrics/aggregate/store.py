@@ -47,7 +47,14 @@ class AggregateStore:
         cells = self.cells
         attributes = self.attributes
         distribution = _metric_is_distribution
-        key: CellKey | None = None
+        # The current cell's key, and its parts apart for the identity checks. The
+        # key is typed Any: the compiled core keeps a typed tuple unpacked and
+        # would check and pack it anew at every use (a new tuple per lookup).
+        key: Any = None
+        key_day: str | None = None
+        key_hour: str | None = None
+        key_dims: tuple[str | None, ...] = ()
+        key_agents: tuple[str, ...] = ()
         cell: Cell = {}
         for item in outputs:
             if not isinstance(item, Observation):  # a native class: no lookup by name
@@ -62,12 +69,13 @@ class AggregateStore:
             sign = item.sign
             if (
                 key is None
-                or dims is not key[2]
-                or day is not key[0]
-                or hour is not key[1]
-                or agents != key[3]
+                or dims is not key_dims
+                or day is not key_day
+                or hour is not key_hour
+                or (agents is not key_agents and agents != key_agents)
             ):
                 key = (day, hour, dims, agents)
+                key_day, key_hour, key_dims, key_agents = day, hour, dims, agents
                 found = cells.get(key)
                 if found is None:
                     found = cells[key] = {}
@@ -80,7 +88,8 @@ class AggregateStore:
             if folds_as_distribution:
                 _fold(cell, item)
             else:
-                count = cell.get(metric, 0) + sign
+                count: int = cell.get(metric, 0)  # a counter: an int, added as one
+                count += sign
                 if count:
                     cell[metric] = count
                 else:

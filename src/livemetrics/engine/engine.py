@@ -273,7 +273,11 @@ class Engine:
             timer = timers.pop_due_before(self.clock_us)
             if timer is None:
                 return
-            _, _, key, kind, ref = timer
+            # the kind typed (compared as a machine int once compiled), the key not:
+            # a typed key would be unpacked and packed anew for the lookup
+            key = timer[2]
+            kind: int = timer[3]
+            ref = timer[4]
             conv = conversations.get(key)
             if conv is None:
                 continue

@@ -23,8 +23,10 @@ from typing import Any, Final
 
 #: (due, sequence, conversation key, timer kind, ref): one timer, as it sorts
 #: (due time, then scheduling order; the sequence is unique, so the rest is
-#: never compared). Kinds are in `context`.
-Timer = tuple[int, int, tuple[str, str], int, Any]
+#: never compared). Kinds are in `context`. Typed as a tuple of any length:
+#: the compiled core keeps a fixed-length tuple unboxed, as a C struct, so each
+#: one read from the queue and handed on would be built anew, an allocation.
+Timer = tuple[Any, ...]
 
 #: A bucket holds the timers due in one span of 2**BUCKET_SHIFT microseconds.
 BUCKET_SHIFT: Final = 28
@@ -107,4 +109,5 @@ class TimerQueue:
             self.front_bucket = bucket
             self.position = position = 0
         timer = front[position]
-        return timer if timer[0] < now_us else None
+        due_us: int = timer[0]
+        return timer if due_us < now_us else None
