@@ -21,7 +21,7 @@ def on_assigned(ctx: Context, ts_us: int, body: ConversationAssigned) -> None:
     conv.team = body.team_id
     conv.last_agent = agent
     conv.group = body.group_id
-    credit = (agent,) if agent else ()
+    credit: tuple[str, ...] = (agent,) if agent else ()
     if handoff:
         ctx.observe("bot_handoffs", 1, ts_us, credit)
     if agent is None:
@@ -34,7 +34,7 @@ def on_assigned(ctx: Context, ts_us: int, body: ConversationAssigned) -> None:
 
 def _assigned_to_agent(ctx: Context, ts_us: int, agent: str, via: str) -> None:
     conv = ctx.conv
-    credit = (agent,)
+    credit: tuple[str, ...] = (agent,)
     conv.pending_contacts[agent] = ctx.observe("agent_contacts", 1, ts_us, credit)
     if via == "transfer":
         ctx.observe("transfers_to_agent", 1, ts_us, credit)

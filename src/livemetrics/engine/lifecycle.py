@@ -25,7 +25,7 @@ def on_resolved(ctx: Context, ts_us: int, body: ConversationResolved) -> None:
         return
     conv.status = RESOLVED
     resolver = body.agent_id
-    credit = (resolver,) if resolver else ctx.last_agent_credit()
+    credit: tuple[str, ...] = (resolver,) if resolver else ctx.last_agent_credit()
     ctx.observe("conversations_resolved", 1, ts_us, credit)
     ctx.observe("resolution_seconds", seconds(ts_us, conv.cycle_start_us), ts_us, credit)
     if resolver is None and not conv.human_wrote:
@@ -105,6 +105,6 @@ def on_focus_ended(ctx: Context, ts_us: int, body: AgentFocusEnded) -> None:
 
 def _end_focus(ctx: Context, ts_us: int, agent: str, started_us: int) -> None:
     del ctx.conv.focus[agent]
-    credit = (agent,)
+    credit: tuple[str, ...] = (agent,)
     ctx.observe("focus_seconds", seconds(ts_us, started_us), ts_us, credit)
     ctx.observe("focus_count", 1, ts_us, credit)

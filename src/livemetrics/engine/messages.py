@@ -61,7 +61,7 @@ def _customer_message(ctx: Context, ts_us: int, body: MessageSent) -> None:
 def _agent_message(ctx: Context, ts_us: int, agent: str) -> None:
     conv = ctx.conv
     end_bot_handling(ctx, ts_us)
-    credit = (agent,)
+    credit: tuple[str, ...] = (agent,)
     ctx.observe("agent_messages", 1, ts_us, credit)
     if agent not in conv.writers:
         conv.writers.append(agent)
