@@ -4,7 +4,7 @@
 #   prometheus, promtool    (Debian package prometheus) for metrics and rule checks
 # and Debian's Python 3.11 with what makes a venv and builds extensions
 # (python3.11-venv, python3.11-dev): scripts/dev makes .venv from it when it can,
-# since it is built with PGO and LTO (README, Speed).
+# since it is built with PGO and LTO (README, Benchmarks).
 # livemetrics starts its own copies on free 127.0.0.1 ports (src/livemetrics/stack/),
 # so the packages' system services are not wanted and are not started here.
 #
