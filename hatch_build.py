@@ -95,36 +95,30 @@ def compile_core(source: Path, target: Path, profile_guided: bool = False) -> li
 def _mypyc(target: Path, modules: list[str], flags: tuple[str, ...]) -> None:
     """Run mypyc on `modules` in `target`, with `CFLAGS` and `flags` after the caller's CFLAGS."""
     cflags = " ".join((os.environ.get("CFLAGS", ""), *CFLAGS, *flags)).strip()
-    done = subprocess.run(
+    _run(
         [sys.executable, "-m", "mypyc", "--python-version", "3.11", *modules],
-        cwd=target,
-        env=dict(os.environ, CFLAGS=cflags),
-        capture_output=True,
-        text=True,
-        check=False,
+        target,
+        dict(os.environ, CFLAGS=cflags),
+        f"mypyc could not compile the core (set {PURE_PYTHON_VARIABLE}=1 for a pure wheel)",
     )
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"mypyc could not compile the core (set {PURE_PYTHON_VARIABLE}=1 for a pure "
-            f"wheel):\n{done.stdout[-4000:]}{done.stderr[-4000:]}"
-        )
 
 
 def _train(target: Path) -> None:
     """Run `TRAINING` on the instrumented build in `target` (its counts land beside its objects)."""
-    done = subprocess.run(
+    _run(
         [sys.executable, "-c", TRAINING],
-        cwd=target,
-        env=dict(os.environ, PYTHONPATH=str(target)),
-        capture_output=True,
-        text=True,
-        check=False,
+        target,
+        dict(os.environ, PYTHONPATH=str(target)),
+        f"the profile-guided build's training replay failed (unset {PROFILE_GUIDED_VARIABLE} "
+        "for a build without it)",
     )
+
+
+def _run(command: list[str], target: Path, env: dict[str, str], failure: str) -> None:
+    """Run one step of the build in `target`; when it fails, raise `failure` with its output."""
+    done = subprocess.run(command, cwd=target, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise RuntimeError(
-            f"the profile-guided build's training replay failed (unset "
-            f"{PROFILE_GUIDED_VARIABLE} for a build without it):\n{done.stderr[-4000:]}"
-        )
+        raise RuntimeError(f"{failure}:\n{done.stdout[-4000:]}{done.stderr[-4000:]}")
 
 
 class CompiledCoreHook(BuildHookInterface):
