@@ -2,8 +2,8 @@
 # Install the system programs the live stack runs, when they are missing:
 #   redis-server            (Debian package redis-server) for the Redis sink
 #   prometheus, promtool    (Debian package prometheus) for metrics and rule checks
-# and Debian's Python 3.11 with what makes a venv and builds extensions
-# (python3.11-venv, python3.11-dev): scripts/dev makes .venv from it when it can,
+# and, when Debian's python3.11 is there, what makes a venv and builds extensions
+# with it (python3.11-venv, python3.11-dev): scripts/dev makes .venv from it,
 # since it is built with PGO and LTO (README, Benchmarks).
 # livemetrics starts its own copies on free 127.0.0.1 ports (src/livemetrics/stack/),
 # so the packages' system services are not wanted and are not started here.
@@ -20,9 +20,8 @@ declare -A PACKAGE_OF=(
   [promtool]=prometheus
 )
 
-# file -> Debian package that provides it
+# file -> Debian package that provides it, for a Debian python3.11 already there
 declare -A PACKAGE_OF_FILE=(
-  [/usr/bin/python3.11]=python3.11
   [/usr/lib/python3.11/ensurepip/__init__.py]=python3.11-venv
   [/usr/include/python3.11/Python.h]=python3.11-dev
 )
@@ -33,12 +32,12 @@ for program in redis-server prometheus promtool; do
   package=${PACKAGE_OF[$program]}
   [[ " ${missing[*]-} " == *" $package "* ]] || missing+=("$package")
 done
-# Debian's Python only where Debian's packages are, and apart from the servers:
-# a release without python3.11 must not keep them from being installed.
+# Only completes a Debian python3.11 that is there (a release without one, whose
+# lists have no candidate, would otherwise refresh them at every run), and apart
+# from the servers: a failure here must not keep them from being installed.
 python_missing=()
-if command -v dpkg >/dev/null 2>&1; then
-  for file in /usr/bin/python3.11 /usr/lib/python3.11/ensurepip/__init__.py \
-      /usr/include/python3.11/Python.h; do
+if [ -x /usr/bin/python3.11 ] && command -v dpkg >/dev/null 2>&1; then
+  for file in "${!PACKAGE_OF_FILE[@]}"; do
     [ -e "$file" ] || python_missing+=("${PACKAGE_OF_FILE[$file]}")
   done
 fi

@@ -26,6 +26,7 @@ from bisect import insort
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -483,7 +484,7 @@ class LiveProcessor:
             if offset <= part.applied_offset:
                 continue
             ahead += 1
-            insort(part.ahead, (offset, extra), key=_offset_of)
+            insort(part.ahead, (offset, extra), key=itemgetter(0))
             self._dirty_partitions.add((source, number))
         self._restored_extras = []
         return ahead
@@ -563,10 +564,6 @@ def _add_extra(
         _fold_into(cells, obs)
     for name, count in extra.get("c", {}).items():
         counters[name] = counters.get(name, 0) + count
-
-
-def _offset_of(item: tuple[int, dict[str, Any]]) -> int:
-    return item[0]
 
 
 def _fold_into(cells: Cells, obs: Observation) -> None:
