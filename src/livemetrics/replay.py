@@ -99,8 +99,9 @@ def _replay(
     engine, store, counts = result.engine, result.store, result.counts
     # methods called on the objects, not bound to locals: the compiled core
     # then calls them directly, without Python's calling convention
-    out: list[Output] = []
+    out: list[Output] = []  # what the store does not fold straight in (`Engine.fold_into`)
     lines_read = blank = valid = invalid = read = 0
+    engine.fold_into(store)
     try:
         for line in lines:
             lines_read += 1
@@ -121,6 +122,7 @@ def _replay(
                 on_progress(read)
         store.apply(out)
     finally:  # counted in locals, the loop's hot path; kept right if a line raises
+        engine.fold_into(None)
         counts.lines += lines_read
         counts.blank += blank
         counts.valid += valid

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import gc
 
+from livemetrics.aggregate.store import AggregateStore, _cell_to_state
 from livemetrics.config import parse_config
+from livemetrics.engine.engine import Engine
+from livemetrics.engine.outputs import Observation, Output
+from livemetrics.events import Rejection, decode_line
 from livemetrics.replay import replay_lines
 from livemetrics.simulate.streams import STREAM_CONFIG, generate_stream
 
@@ -27,3 +31,35 @@ def test_replay_restores_the_cycle_collector() -> None:
     assert gc.isenabled()
     replay_lines(generate_stream(7, conversations=5), parse_config(STREAM_CONFIG))
     assert gc.isenabled()
+
+
+def test_observations_folded_straight_into_the_store_equal_those_of_the_output_list() -> None:
+    """Replay folds the observations nobody keeps straight into its store
+    (`Engine.fold_into`); the engine without a folder lists every one of them.
+    Both must leave the same cells and attributes, and replay must leave the
+    engine listing again."""
+    lines = generate_stream(11, conversations=300)
+    config = parse_config(STREAM_CONFIG)
+    folded = replay_lines(lines, config)
+
+    engine, store = Engine(config), AggregateStore()
+    out: list[Output] = []
+    for line in lines:
+        item = decode_line(line)
+        if isinstance(item, Rejection):
+            engine.reject(item, out)
+        elif item is not None:
+            engine.process(item, out)
+    store.apply(out)
+    observations = sum(isinstance(item, Observation) for item in out)
+    assert observations > 20 * len(folded.engine.conversations), "too few to compare"
+
+    assert folded.store.cells.keys() == store.cells.keys()  # the order of making differs
+    assert all(
+        _cell_to_state(cell) == _cell_to_state(store.cells[key])
+        for key, cell in folded.store.cells.items()
+    )
+    assert folded.store.attributes == store.attributes
+    after: list[Output] = []
+    folded.engine.advance(folded.engine.clock_us + 10**12, after)
+    assert any(isinstance(item, Observation) for item in after), "still folding after replay"

@@ -51,3 +51,24 @@ def test_a_cell_emptied_by_a_retraction_is_dropped_and_made_again() -> None:
     assert store.cells == {
         ("2026-11-23", "09", DIMS, ()): {"customer_messages": 1, "bot_messages": 1}
     }
+
+
+def test_fold_lands_where_apply_does_and_apply_forgets_the_last_cell() -> None:
+    """`fold` (replay's engine folds straight in) keeps the last cell; `apply`
+    starts afresh, since `cells` may have been changed in between."""
+    store = AggregateStore()
+    store.fold("customer_messages", 1, 1, "2026-11-23", "09", tuple(list(DIMS)), ())
+    store.fold("first_response_seconds", 2.5, 1, "2026-11-23", "09", DIMS, ("ag-1",))
+    store.fold("customer_messages", 1, 1, "2026-11-23", "09", DIMS, ())
+    listed = AggregateStore()
+    listed.apply(
+        [
+            obs("customer_messages"),
+            Observation("first_response_seconds", 2.5, 0, "2026-11-23", "09", DIMS, ("ag-1",)),
+            obs("customer_messages"),
+        ]
+    )
+    assert store.to_state() == listed.to_state()
+    store.cells.clear()
+    store.apply([obs("customer_messages")])
+    assert store.cells == {("2026-11-23", "09", DIMS, ()): {"customer_messages": 1}}

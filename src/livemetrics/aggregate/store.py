@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Final
 
 from livemetrics.aggregate.distribution import Distribution
-from livemetrics.engine.outputs import ConversationAttributes, Observation, Output
+from livemetrics.engine.outputs import ConversationAttributes, Dims, Folder, Observation, Output
 from livemetrics.metrics import is_distribution
 
 CellKey = tuple[str | None, str | None, tuple[str | None, ...], tuple[str, ...]]
@@ -27,76 +27,86 @@ _metric_is_distribution: Final[dict[str, bool]] = {}
 _METRIC_MEMO_LIMIT: Final = 4096
 
 
-class AggregateStore:
-    """In-memory cells plus the latest attributes of every conversation."""
+class AggregateStore(Folder):
+    """In-memory cells plus the latest attributes of every conversation.
+
+    Observations come in as outputs (`apply`) or, in replay, straight from the
+    engine's rules (`fold`, a `Folder`). Both go through `fold`, which keeps
+    the cell it folded into last: the observations of one event mostly share
+    their cell, and share the very objects of its key (the conversation's
+    dimensions tuple, the calendar's day and hour), so that cell is reused when
+    they are the same objects, without hashing the key (an 11-item tuple inside).
+    """
 
     def __init__(self) -> None:
         self.cells: dict[CellKey, Cell] = {}
         self.attributes: dict[tuple[str, str], dict[str, Any]] = {}
+        # The last cell folded into, its key, and the key's parts apart for the
+        # identity checks. The key is typed Any: the compiled core keeps a typed
+        # tuple unpacked and would pack it anew at every use (a new tuple per lookup).
+        self._cell: Cell = {}
+        self._key: Any = None
+        self._day: str | None = None
+        self._hour: str | None = None
+        self._dims: Dims | None = None
+        self._agents: tuple[str, ...] = ()
 
     def apply(self, outputs: Iterable[Output]) -> None:
-        """Fold engine outputs in; SLA events are for sinks, not aggregates.
-
-        The hot loop of `replay`: counters (most observations) are folded
-        inline, distributions by `_fold`; same result as `_fold` for each.
-        The observations of one event mostly share their cell, and share the
-        very objects of its key (the conversation's dimensions tuple, the
-        calendar's day and hour): the last cell is reused when they are the
-        same objects, without hashing the key (an 11-item tuple inside).
-        """
-        cells = self.cells
-        attributes = self.attributes
-        distribution = _metric_is_distribution
-        # The current cell's key, and its parts apart for the identity checks. The
-        # key is typed Any: the compiled core keeps a typed tuple unpacked and
-        # would check and pack it anew at every use (a new tuple per lookup).
-        key: Any = None
-        key_day: str | None = None
-        key_hour: str | None = None
-        key_dims: tuple[str | None, ...] = ()
-        key_agents: tuple[str, ...] = ()
-        cell: Cell = {}
+        """Fold engine outputs in; SLA events are for sinks, not aggregates."""
+        self._key = self._dims = None  # `cells` may have changed since the last fold
         for item in outputs:
-            if not isinstance(item, Observation):  # a native class: no lookup by name
-                if isinstance(item, ConversationAttributes):
-                    attributes[(item.tenant, item.conversation_id)] = item.values
-                continue
-            metric = item.metric
-            day = item.day
-            hour = item.hour
-            dims = item.dims
-            agents = item.agents
-            sign = item.sign
-            if (
-                key is None
-                or dims is not key_dims
-                or day is not key_day
-                or hour is not key_hour
-                or (agents is not key_agents and agents != key_agents)
-            ):
-                key = (day, hour, dims, agents)
-                key_day, key_hour, key_dims, key_agents = day, hour, dims, agents
-                found = cells.get(key)
-                if found is None:
-                    found = cells[key] = {}
-                cell = found
-            folds_as_distribution = distribution.get(metric)
-            if folds_as_distribution is None:
-                folds_as_distribution = is_distribution(metric)
-                if len(distribution) < _METRIC_MEMO_LIMIT:
-                    distribution[metric] = folds_as_distribution
-            if folds_as_distribution:
-                _fold(cell, item)
+            if isinstance(item, Observation):  # a native class: no lookup by name
+                self.fold(
+                    item.metric, item.value, item.sign, item.day, item.hour, item.dims, item.agents
+                )
+            elif isinstance(item, ConversationAttributes):
+                self.attributes[(item.tenant, item.conversation_id)] = item.values
+
+    def fold(
+        self,
+        metric: str,
+        value: int | float,
+        sign: int,
+        day: str | None,
+        hour: str | None,
+        dims: Dims,
+        agents: tuple[str, ...],
+    ) -> None:
+        """Fold one observation into its cell (see the class doc); replay's hot path.
+
+        `cells` must not change from outside between folds (`apply` starts afresh).
+        """
+        if (
+            dims is not self._dims
+            or day is not self._day
+            or hour is not self._hour
+            or (agents is not self._agents and agents != self._agents)
+        ):
+            key: Any = (day, hour, dims, agents)  # packed once (see `__init__`)
+            found = self.cells.get(key)
+            if found is None:
+                found = self.cells[key] = {}
+            self._cell = found
+            self._key = key
+            self._day, self._hour, self._dims, self._agents = day, hour, dims, agents
+        cell = self._cell
+        folds_as_distribution = _metric_is_distribution.get(metric)
+        if folds_as_distribution is None:
+            folds_as_distribution = is_distribution(metric)
+            if len(_metric_is_distribution) < _METRIC_MEMO_LIMIT:
+                _metric_is_distribution[metric] = folds_as_distribution
+        if folds_as_distribution:
+            _fold_distribution(cell, metric, value, sign)
+        else:
+            count: int = cell.get(metric, 0)  # a counter: an int, added as one
+            count += sign
+            if count:
+                cell[metric] = count
             else:
-                count: int = cell.get(metric, 0)  # a counter: an int, added as one
-                count += sign
-                if count:
-                    cell[metric] = count
-                else:
-                    del cell[metric]
-            if sign < 0 and not cell:
-                del cells[key]
-                key = None
+                del cell[metric]
+        if sign < 0 and not cell:
+            del self.cells[self._key]
+            self._key = self._dims = None
 
     def items(self) -> Iterator[tuple[CellKey, Cell]]:
         return iter(self.cells.items())
@@ -122,20 +132,24 @@ class AggregateStore:
 def _fold(cell: Cell, obs: Observation) -> None:
     metric = obs.metric
     if is_distribution(metric):
-        dist = cell.get(metric)
-        if dist is None:
-            dist = cell[metric] = Distribution()
-        if obs.sign > 0:
-            dist.add(obs.value)
-        else:
-            dist.remove(obs.value)
-            if dist.is_empty():
-                del cell[metric]
+        _fold_distribution(cell, metric, obs.value, obs.sign)
     else:
-        value = cell.get(metric, 0) + obs.sign
-        if value:
-            cell[metric] = value
+        count = cell.get(metric, 0) + obs.sign
+        if count:
+            cell[metric] = count
         else:
+            del cell[metric]
+
+
+def _fold_distribution(cell: Cell, metric: str, value: int | float, sign: int) -> None:
+    dist = cell.get(metric)
+    if dist is None:
+        dist = cell[metric] = Distribution()
+    if sign > 0:
+        dist.add(value)
+    else:
+        dist.remove(value)
+        if dist.is_empty():
             del cell[metric]
 
 

@@ -35,7 +35,7 @@ def on_assigned(ctx: Context, ts_us: int, body: ConversationAssigned) -> None:
 def _assigned_to_agent(ctx: Context, ts_us: int, agent: str, via: str) -> None:
     conv = ctx.conv
     credit: tuple[str, ...] = (agent,)
-    conv.pending_contacts[agent] = ctx.observe("agent_contacts", 1, ts_us, credit)
+    conv.pending_contacts[agent] = ctx.observe_kept("agent_contacts", 1, ts_us, credit)
     if via == "transfer":
         ctx.observe("transfers_to_agent", 1, ts_us, credit)
     if conv.cycle_assigned_us is None:

@@ -11,7 +11,7 @@ from typing import Final
 
 from livemetrics.calendar import ServiceCalendar
 from livemetrics.config import TenantConfig
-from livemetrics.engine.outputs import Observation, Output
+from livemetrics.engine.outputs import Folder, Observation, Output
 from livemetrics.engine.state import Conversation
 from livemetrics.engine.timers import TimerQueue
 
@@ -34,6 +34,7 @@ class Context:
     retention_us: int
     store_text: bool
     timers: TimerQueue  # where rules schedule (due_us, conversation key, timer kind, ref)
+    folder: Folder | None  # where observations nobody keeps go, when not to `out`
 
     def observe(
         self,
@@ -43,19 +44,41 @@ class Context:
         agents: tuple[str, ...] = (),
         tag: str | None = None,
         dims: tuple[str | None, ...] | None = None,
-    ) -> Observation:
-        """Append one observation in the bucket of `ts_us` with the current dimensions
-        (or `dims`, when the caller credits other ones)."""
+    ) -> None:
+        """One observation in the bucket of `ts_us` with the current dimensions (or
+        `dims`, when the caller credits other ones): to the folder when there is
+        one (`outputs.Folder`), else appended to the output list."""
         day, hour = self.calendar.local_bucket(ts_us)
         if dims is None:
             dims = self.conv.dims(tag)
+        folder = self.folder
+        if folder is None:
+            self.out.append(
+                Observation(metric, value, ts_us, day, hour, dims, agents, 1, self.event_id)
+            )
+        else:
+            folder.fold(metric, value, 1, day, hour, dims, agents)
+
+    def observe_kept(
+        self,
+        metric: str,
+        value: int | float,
+        ts_us: int,
+        agents: tuple[str, ...] = (),
+        dims: tuple[str | None, ...] | None = None,
+    ) -> Observation:
+        """As `observe`, always appended as an `Observation`, which is returned: for
+        a caller that keeps it, to retract or rename it later."""
+        day, hour = self.calendar.local_bucket(ts_us)
+        if dims is None:
+            dims = self.conv.dims(None)
         obs = Observation(metric, value, ts_us, day, hour, dims, agents, 1, self.event_id)
         self.out.append(obs)
         return obs
 
-    def count(self, metric: str, ts_us: int, agent: str | None = None) -> Observation:
+    def count(self, metric: str, ts_us: int, agent: str | None = None) -> None:
         """A counter observation credited to one agent (or none)."""
-        return self.observe(metric, 1, ts_us, (agent,) if agent else ())
+        self.observe(metric, 1, ts_us, (agent,) if agent else ())
 
     def retract(self, obs: Observation) -> None:
         self.out.append(obs.retraction())

@@ -27,6 +27,7 @@ from livemetrics.engine.outputs import (
     DIM_INDEX,
     ConversationAttributes,
     ConversationDropped,
+    Folder,
     Observation,
     Output,
 )
@@ -90,6 +91,7 @@ class Engine:
         self._timers = TimerQueue()
         self._retention_us = round(config.retention_days * 86_400_000_000)
         self._contexts: dict[str, Context] = {}
+        self._folder: Folder | None = None
 
     # -- input ---------------------------------------------------------------
 
@@ -147,6 +149,13 @@ class Engine:
             out.append(Observation("invalid_events", 1, 0, None, None, (tenant, *_EMPTY_DIMS[1:])))
             return
         self._tenant_count("invalid_events", tenant, ts_us, out)
+
+    def fold_into(self, folder: Folder | None) -> None:
+        """Hand the observations nobody keeps to `folder` instead of the output list
+        (replay's store, for the length of a replay); None: to the list again."""
+        self._folder = folder
+        for ctx in self._contexts.values():
+            ctx.folder = folder
 
     def advance(self, now_us: int, out: list[Output]) -> None:
         """Move the clock forward (never back) and fire the timers it passes."""
@@ -218,6 +227,7 @@ class Engine:
                 self._retention_us,
                 self.config.store_text,
                 self._timers,
+                self._folder,
             )
             return ctx
         ctx.conv = conv

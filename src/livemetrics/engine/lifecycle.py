@@ -44,7 +44,7 @@ def on_closed(ctx: Context, ts_us: int) -> None:
     if is_waiting(ctx):
         ctx.observe("unanswered_conversations", 1, ts_us, credit)
     if not conv.ratings:
-        conv.unrated.append(ctx.observe("conversations_unrated", 1, ts_us, credit))
+        conv.unrated.append(ctx.observe_kept("conversations_unrated", 1, ts_us, credit))
     for agent, started_us in list(conv.focus.items()):
         _end_focus(ctx, ts_us, agent, started_us)
     sessions.on_close(ctx)

@@ -131,6 +131,30 @@ class Observation:
         return cls(metric, value, ts_us, day, hour, tuple(dims), tuple(agents), sign, event_id)
 
 
+class Folder:
+    """Where observations go straight in when nobody keeps them (replay's aggregate store).
+
+    A context with a folder hands it the parts of such an observation instead of
+    building an `Observation` for its output list: in replay, where the store is
+    the only reader, that object was made, listed, read once and freed for about
+    three observations an event. Observations kept for a later retraction or
+    rename (`Context.observe_kept`), and every other output, still go to the list.
+    """
+
+    def fold(
+        self,
+        metric: str,
+        value: int | float,
+        sign: int,
+        day: str | None,
+        hour: str | None,
+        dims: Dims,
+        agents: tuple[str, ...],
+    ) -> None:
+        """Fold one observation in, as if it came as an `Observation` with these fields."""
+        raise NotImplementedError
+
+
 @dataclass(slots=True, init=False)
 class SlaEvent:
     """A breach, an at-risk notice or a breach retraction for `livemetrics.sla` (SPEC §4)."""

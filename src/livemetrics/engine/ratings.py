@@ -32,10 +32,10 @@ def on_rated(ctx: Context, ts_us: int, survey: str, score: int) -> None:
         ctx.retract(obs)
     conv.unrated = []
     agents = tuple(conv.writers)
-    made: list[Observation] = [ctx.observe(f"{survey}_score", float(score), ts_us, agents)]
+    made: list[Observation] = [ctx.observe_kept(f"{survey}_score", float(score), ts_us, agents)]
     counter = category(survey, score)
     if counter is not None:
-        made.append(ctx.observe(counter, 1, ts_us, agents))
+        made.append(ctx.observe_kept(counter, 1, ts_us, agents))
     conv.ratings[survey] = made
     if survey == "csat":
         conv.csat_score = score

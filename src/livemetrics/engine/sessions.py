@@ -73,9 +73,9 @@ def _emit(ctx: Context, session: Session) -> list[Observation]:
     if session.customer_wrote and agents:
         duration = seconds(last, session.first_us)
         return [
-            ctx.observe("live_sessions", 1, last, agents, dims=dims),
-            ctx.observe("live_session_seconds", duration, last, agents, dims=dims),
+            ctx.observe_kept("live_sessions", 1, last, agents, dims=dims),
+            ctx.observe_kept("live_session_seconds", duration, last, agents, dims=dims),
         ]
     if session.customer_wrote or agents:
-        return [ctx.observe("one_sided_sessions", 1, last, agents, dims=dims)]
+        return [ctx.observe_kept("one_sided_sessions", 1, last, agents, dims=dims)]
     return []

@@ -72,7 +72,7 @@ def recredit_breaches(ctx: Context) -> None:
         if old.dims == ctx.conv.dims() and old.agents == new_agents:
             continue
         ctx.retract(old)
-        clock.breach = ctx.observe(old.metric, 1, clock.deadline_us, new_agents)
+        clock.breach = ctx.observe_kept(old.metric, 1, clock.deadline_us, new_agents)
 
 
 def fire(ctx: Context, clock: SlaClock, timer: int) -> None:
@@ -86,7 +86,7 @@ def fire(ctx: Context, clock: SlaClock, timer: int) -> None:
             ctx.timers.schedule(clock.deadline_us, ctx.conv.key, TIMER_SLA_BREACH, ref)
         return
     if timer == TIMER_SLA_BREACH and clock.breach is None:
-        clock.breach = ctx.observe(
+        clock.breach = ctx.observe_kept(
             f"sla_breaches_{clock.kind}", 1, clock.deadline_us, ctx.last_agent_credit()
         )
         ctx.out.append(_event(ctx, clock, "breach"))
