@@ -46,6 +46,19 @@ def test_a_timer_scheduled_while_firing_goes_where_its_due_time_says() -> None:
     assert taken == ["c-4", "c-2", "c-3"]
 
 
+def test_a_timer_at_the_start_of_a_later_bucket_is_due_a_microsecond_after_it() -> None:
+    """Finding nothing due makes the queue's bound exact: not one microsecond more."""
+    queue = TimerQueue()
+    start = 3 << BUCKET_SHIFT
+    queue.schedule(start, _key(1), 0, None)
+    queue.schedule(1, _key(2), 0, None)
+    assert queue.pop_due_before(2) == (1, 1, _key(2), 0, None)  # the first bucket is spent
+    assert not queue.has_due_before(start)
+    assert queue.has_due_before(start + 1)
+    assert queue.pop_due_before(start + 1) == (start, 0, _key(1), 0, None)
+    assert not queue.has_due_before(10**18)
+
+
 # A quarter bucket: the operations' times span several buckets of the queue,
 # several times fall in one, and some are equal (same microsecond).
 _UNIT = 1 << (BUCKET_SHIFT - 2)
@@ -76,4 +89,6 @@ def test_queue_matches_a_sorted_list_of_due_time_and_sequence(operations: list) 
             payload = queue.pop_due_before(value)
             assert (payload[4] if payload is not None else None) == expected
         assert len(queue) == len(reference)
-        assert queue.has_due_before(value + 1) == any(d < value + 1 for d, _ in reference)
+        # asked at other times too: each answer may move the queue's bound
+        for now in (value + 1, value, value + _UNIT, max(value - _UNIT, 0)):
+            assert queue.has_due_before(now) == any(d < now for d, _ in reference)

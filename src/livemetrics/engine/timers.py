@@ -30,6 +30,8 @@ Timer = tuple[Any, ...]
 
 #: A bucket holds the timers due in one span of 2**BUCKET_SHIFT microseconds.
 BUCKET_SHIFT: Final = 28
+#: `due_bound` of an empty queue: past every event time (below 2**62, a machine int compiled).
+_NO_BOUND: Final = (1 << 62) - 1
 
 # Final aliases: the compiled core calls them without a lookup in their module
 _heappush: Final = heapq.heappush
@@ -45,7 +47,15 @@ class TimerQueue:
     contexts a reference cycle, which only the cyclic collector frees).
     """
 
-    __slots__ = ("front", "front_bucket", "later", "later_buckets", "position", "sequence")
+    __slots__ = (
+        "due_bound",
+        "front",
+        "front_bucket",
+        "later",
+        "later_buckets",
+        "position",
+        "sequence",
+    )
 
     def __init__(self) -> None:
         # the first bucket, sorted, taken from `position` on; a timer due in it
@@ -56,6 +66,10 @@ class TimerQueue:
         self.later: dict[int, list[Timer]] = {}  # bucket -> its timers, in scheduling order
         self.later_buckets: list[int] = []  # a heap of the keys of `later`
         self.sequence = 0
+        # No pending timer is due before it: a lower bound, kept by `schedule` and
+        # made exact when a look finds nothing due. The engine asks two or three
+        # times an event whether a timer is due; most times one comparison answers.
+        self.due_bound = _NO_BOUND
 
     def __len__(self) -> int:
         later = sum(len(timers) for timers in self.later.values())
@@ -65,6 +79,8 @@ class TimerQueue:
         sequence = self.sequence
         self.sequence = sequence + 1
         timer = (due_us, sequence, key, kind, ref)
+        if due_us < self.due_bound:
+            self.due_bound = due_us
         bucket = due_us >> BUCKET_SHIFT
         if bucket <= self.front_bucket:
             _insort(self.front, timer, self.position)
@@ -77,7 +93,7 @@ class TimerQueue:
             timers.append(timer)
 
     def has_due_before(self, now_us: int) -> bool:
-        return self._first_due_before(now_us) is not None
+        return now_us > self.due_bound and self._first_due_before(now_us) is not None
 
     def pop_due_before(self, now_us: int) -> Timer | None:
         """Take the first timer due strictly before `now_us`, or None when there is none.
@@ -85,22 +101,27 @@ class TimerQueue:
         One at a time: a timer fired may schedule another that is due before
         the rest (it is then taken next, as its due time says).
         """
+        if now_us <= self.due_bound:
+            return None
         timer = self._first_due_before(now_us)
         if timer is not None:
             self.position += 1
         return timer
 
     def _first_due_before(self, now_us: int) -> Timer | None:
-        """The first timer when it is due before `now_us` (None otherwise), at `position`."""
+        """The first timer when it is due before `now_us` (None otherwise, and
+        `due_bound` made exact), at `position`."""
         front = self.front
         position = self.position
         if position == len(front):
             # the first bucket is spent: the next one comes first when it may be due
             buckets = self.later_buckets
-            if not buckets or buckets[0] << BUCKET_SHIFT >= now_us:
+            next_start = buckets[0] << BUCKET_SHIFT if buckets else _NO_BOUND
+            if next_start >= now_us:
                 if position:  # late timers may keep landing here: keep none taken
                     front.clear()
                     self.position = 0
+                self.due_bound = next_start
                 return None
             bucket = _heappop(buckets)
             front = self.later.pop(bucket)
@@ -110,4 +131,7 @@ class TimerQueue:
             self.position = position = 0
         timer = front[position]
         due_us: int = timer[0]
-        return timer if due_us < now_us else None
+        if due_us < now_us:
+            return timer
+        self.due_bound = due_us
+        return None
