@@ -142,7 +142,8 @@ def _fold(cell: Cell, obs: Observation) -> None:
 
 
 def _fold_distribution(cell: Cell, metric: str, value: int | float, sign: int) -> None:
-    dist = cell.get(metric)
+    # typed: compiled, a call of a native class's method (untyped, a call by name)
+    dist: Distribution | None = cell.get(metric)
     if dist is None:
         dist = cell[metric] = Distribution()
     if sign > 0:
