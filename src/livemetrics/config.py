@@ -83,7 +83,9 @@ class TenantConfig:
     calendar: ServiceCalendar
     session_gap_seconds: float
     sla: tuple[SlaPolicy, ...]
-    _policy_cache: dict[tuple[str, str], SlaPolicy | None] = field(
+    # kind -> channel -> policy: two lookups of strings, whose hashes are kept
+    # (a key of a tuple is built and hashed anew at every clock start)
+    _policy_cache: dict[str, dict[str, SlaPolicy | None]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
@@ -93,11 +95,11 @@ class TenantConfig:
         SPEC §7 [40]: a channel policy wins over a general one of the same
         kind; among equals the first listed.
         """
-        key = (kind, channel)
-        try:
-            return self._policy_cache[key]
-        except KeyError:
-            pass
+        by_channel = self._policy_cache.get(kind)
+        if by_channel is None:
+            by_channel = self._policy_cache[kind] = {}
+        elif channel in by_channel:
+            return by_channel[channel]
         general: SlaPolicy | None = None
         chosen: SlaPolicy | None = None
         for policy in self.sla:
@@ -109,7 +111,7 @@ class TenantConfig:
             if policy.channel is None and general is None:
                 general = policy
         result = chosen if chosen is not None else general
-        self._policy_cache[key] = result
+        by_channel[channel] = result
         return result
 
 
