@@ -744,7 +744,7 @@ def _fast_event(body: EventBody) -> Event | None:
     conversation_id = None
     if rule != _PRESENCE:
         conversation_id = fields[3]
-        if rule != _PLAIN and _breaks_rule(body, rule):
+        if rule != _PLAIN and _breaks_rule(fields, rule):
             return None
     try:
         ts_us = parse_ts(fields[1])
@@ -753,14 +753,28 @@ def _fast_event(body: EventBody) -> Event | None:
     return Event(fields[0], event_type, ts_us, fields[2], conversation_id, body)
 
 
-def _breaks_rule(body: Any, rule: int) -> bool:
-    """Whether `body` breaks the rule across its fields that the structs cannot state."""
+def _breaks_rule(fields: tuple[Any, ...], rule: int) -> bool:
+    """Whether a body, as the tuple of its fields, breaks the rule across them that the
+    structs cannot state. Read by position (`_AT`), not by name: a msgspec struct is not
+    a native class, so the compiled core would look each attribute up by name."""
     if rule == _AGENT_IF_SENDER_AGENT:
-        return bool(body.sender == "agent" and body.agent_id is None)
+        sender: str = fields[_AT_SENDER]
+        return sender == "agent" and fields[_AT_SENDER_AGENT] is None
     if rule == _AGENT_XOR_GROUP:
-        return (body.agent_id is None) == (body.group_id is None)
-    low, high = _SCORE_RANGE[body.survey]
-    return not low <= body.score <= high
+        return (fields[_AT_ASSIGNED_AGENT] is None) == (fields[_AT_ASSIGNED_GROUP] is None)
+    survey: str = fields[_AT_SURVEY]
+    score: int = fields[_AT_SCORE]
+    low, high = _SCORE_RANGE[survey]
+    return not low <= score <= high
+
+
+# where `_breaks_rule` finds the fields it reads in `msgspec.structs.astuple(body)`
+_AT_SENDER: Final = MessageSent.__struct_fields__.index("sender")
+_AT_SENDER_AGENT: Final = MessageSent.__struct_fields__.index("agent_id")
+_AT_ASSIGNED_AGENT: Final = ConversationAssigned.__struct_fields__.index("agent_id")
+_AT_ASSIGNED_GROUP: Final = ConversationAssigned.__struct_fields__.index("group_id")
+_AT_SURVEY: Final = ConversationRated.__struct_fields__.index("survey")
+_AT_SCORE: Final = ConversationRated.__struct_fields__.index("score")
 
 
 def _decode_checked(raw: bytes) -> Event | Rejection:
