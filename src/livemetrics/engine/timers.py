@@ -3,11 +3,10 @@
 Timers fire in order of due time, then in the order they were scheduled (the
 order replay and the live worker must agree on). The queue is a calendar of
 buckets of 2**28 us (about 4.5 minutes): a heap orders the buckets' numbers,
-a bucket keeps its timers unsorted until it comes first, and only the first
-bucket is sorted. A heap of every timer (about 4 000 pending in the bench
-stream) paid some 12 comparisons a timer to take it; here a bucket (about
-4 timers) pays them once, and a sort of a few tuples whose first items are
-ints takes list.sort's fast path.
+a bucket keeps its timers in scheduling order until it comes first, and only
+the first bucket is sorted (stably, on the due time alone). A heap of every
+timer (about 4 000 pending in the bench stream) paid some 12 comparisons a
+timer to take it; here each timer is compared a few times, as plain ints.
 
     >>> queue = TimerQueue()
     >>> queue.schedule(5, ("acme", "c-1"), 0, None)
@@ -18,6 +17,7 @@ ints takes list.sort's fast path.
 from __future__ import annotations
 
 import heapq
+import operator
 from typing import Any, Final
 
 #: (due, sequence, conversation key, timer kind, ref): one timer, as it sorts
@@ -35,6 +35,7 @@ _NO_BOUND: Final = (1 << 62) - 1
 # Final aliases: the compiled core calls them without a lookup in their module
 _heappush: Final = heapq.heappush
 _heappop: Final = heapq.heappop
+_due: Final = operator.itemgetter(0)
 
 
 class TimerQueue:
@@ -125,7 +126,10 @@ class TimerQueue:
                 return None
             bucket = _heappop(buckets)
             front = self.later.pop(bucket)
-            front.sort()
+            # a bucket lists its timers in scheduling order, so a stable sort on
+            # the due time alone orders them as (due, sequence); comparing plain
+            # ints takes a fifth of the instructions of comparing whole tuples
+            front.sort(key=_due)
             self.front = front
             self.front_bucket = bucket
             self.position = position = 0
