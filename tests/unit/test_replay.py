@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 
 from livemetrics.aggregate.store import AggregateStore, _cell_to_state
@@ -63,3 +64,28 @@ def test_observations_folded_straight_into_the_store_equal_those_of_the_output_l
     after: list[Output] = []
     folded.engine.advance(folded.engine.clock_us + 10**12, after)
     assert any(isinstance(item, Observation) for item in after), "still folding after replay"
+
+
+def test_the_engine_finds_conversations_by_tenant_as_it_keeps_them() -> None:
+    """`Engine.process` looks conversations up by tenant, then id; that index must
+    follow `conversations` through starts, drops after retention, unloads and loads."""
+    config = dataclasses.replace(parse_config(STREAM_CONFIG), retention_days=0.02)
+    result = replay_lines(generate_stream(3, conversations=200), config)
+    engine = result.engine
+    assert engine.dropped, "the stream should outlive the retention of some conversations"
+
+    def indexed() -> dict:
+        return {
+            (tenant, conversation_id): conv
+            for tenant, of_tenant in engine._by_tenant.items()
+            for conversation_id, conv in of_tenant.items()
+        }
+
+    assert indexed() == engine.conversations
+    moved = list(engine.conversations.values())[:5]
+    for conv in moved:
+        engine.unload(conv.key)
+    assert indexed() == engine.conversations
+    for conv in moved:
+        engine.load(conv)
+    assert indexed() == engine.conversations

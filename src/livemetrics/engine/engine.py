@@ -85,6 +85,10 @@ class Engine:
         self.config = config
         self.clock_us = 0
         self.conversations: dict[ConversationKey, Conversation] = {}
+        # the same conversations by tenant, then id: what `process` looks up at every
+        # event (a key of two strings fresh from the decoder is a tuple to build and
+        # hash, and to compare item by item); changed with `conversations` only
+        self._by_tenant: dict[str, dict[str, Conversation]] = {}
         self.dropped: set[ConversationKey] = set()
         self.status_ids: dict[str, set[str]] = {}
         self.presence: dict[tuple[str, str], tuple[str, str | None]] = {}
@@ -109,9 +113,9 @@ class Engine:
         data = event.data
         if event_type == "agent.status":
             return self._agent_status(event, out)
-        key = (tenant, conversation_id or "")
-        conversations = self.conversations
-        conv = conversations.get(key)
+        conversation_id = conversation_id or ""
+        of_tenant = self._of_tenant(tenant)
+        conv = of_tenant.get(conversation_id)
         if conv is not None and event_id in conv.seen:
             self._tenant_count("duplicate_events", tenant, ts_us, out)
             return False
@@ -119,9 +123,9 @@ class Engine:
             self.advance(ts_us, out)
             if conv is not None and conv.status == CLOSED:
                 # a retention timer may have dropped it (only a closed one)
-                conv = conversations.get(key)
+                conv = of_tenant.get(conversation_id)
         if conv is None:
-            if key in self.dropped:
+            if (tenant, conversation_id) in self.dropped:
                 self._dropped_event(event, out)
                 return True
             conv = self._start(event, out)
@@ -197,12 +201,27 @@ class Engine:
             bot=bot,
             last_event_us=event.ts_us,
         )
-        self.conversations[conv.key] = conv
+        self._add(conv)
         ctx = self._context(conv, out, event.event_id)
         ctx.observe("conversations_started", 1, event.ts_us)
         sla.start_clock(ctx, "resolution", 0, event.ts_us)
         out.append(self._attributes(conv))
         return conv
+
+    def _of_tenant(self, tenant: str) -> dict[str, Conversation]:
+        """The tenant's conversations by id (`_by_tenant`), made empty when it has none."""
+        of_tenant = self._by_tenant.get(tenant)
+        if of_tenant is None:
+            of_tenant = self._by_tenant[tenant] = {}
+        return of_tenant
+
+    def _add(self, conv: Conversation) -> None:
+        self.conversations[conv.key] = conv
+        self._of_tenant(conv.tenant)[conv.conversation_id] = conv
+
+    def _remove(self, key: ConversationKey) -> None:
+        if self.conversations.pop(key, None) is not None:
+            del self._by_tenant[key[0]][key[1]]
 
     def _context(self, conv: Conversation, out: list[Output], event_id: str | None) -> Context:
         """The tenant's `Context`, pointed at this conversation, output list, event and clock.
@@ -306,7 +325,7 @@ class Engine:
         if conv.status != CLOSED or conv.closed_us is None:
             return
         if self.clock_us > conv.closed_us + self._retention_us:
-            del self.conversations[conv.key]
+            self._remove(conv.key)
             self.dropped.add(conv.key)
             out.append(ConversationDropped(conv.tenant, conv.conversation_id))
 
@@ -314,7 +333,7 @@ class Engine:
 
     def load(self, conv: Conversation) -> None:
         """Adopt a conversation restored from storage and re-arm its timers."""
-        self.conversations[conv.key] = conv
+        self._add(conv)
         self._rearm(conv)
 
     def fire_due(self, out: list[Output]) -> None:
@@ -324,7 +343,7 @@ class Engine:
 
     def unload(self, key: ConversationKey) -> None:
         """Forget a conversation whose partition moved to another worker (its timers lapse)."""
-        self.conversations.pop(key, None)
+        self._remove(key)
         self.dropped.discard(key)
 
     # -- state -----------------------------------------------------------------
@@ -345,7 +364,7 @@ class Engine:
         engine.clock_us = state["clock_us"]
         for item in state["conversations"]:
             conv = conversation_from_list(item)
-            engine.conversations[conv.key] = conv
+            engine._add(conv)
             engine._rearm(conv)
         engine.dropped = {(t, c) for t, c in state["dropped"]}
         engine.status_ids = {t: set(ids) for t, ids in state["status_ids"].items()}
