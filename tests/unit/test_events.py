@@ -616,6 +616,7 @@ _TS_CHARACTERS = "0123456789:-+.TtZz x\u0663\u00b2\n"
 def test_reading_by_character_agrees_with_the_table_on_any_text(
     text: str, at: int, character: str, how: str
 ) -> None:
+    events._ts_by_character(text)  # read first, as a stream would: then the changed text
     if how == "replace":
         text = text[:at] + character + text[at + 1 :]
     elif how == "insert":
@@ -623,6 +624,34 @@ def test_reading_by_character_agrees_with_the_table_on_any_text(
     elif how == "delete":
         text = text[:at] + text[at + 1 :]
     assert events._ts_by_character(text) == _by_table(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["2026-10-22T06:00:26.355078Z", "2026-03-29T01:59:59+02:00", "2024-02-29T23:00:00Z"]
+)
+def test_every_change_of_one_character_after_a_kept_hour_reads_as_the_table(text: str) -> None:
+    """Each text differing from a valid ts by one character, anywhere (read right
+    after it: a reader that kept anything of the ts before must not be misled)."""
+    for at in range(len(text) + 1):
+        for character in _TS_CHARACTERS:
+            for changed in (
+                text[:at] + character + text[at + 1 :],
+                text[:at] + character + text[at:],
+                text[:at] + text[at + 1 :],
+            ):
+                assert events._ts_by_character(text) == _by_table(text)
+                assert events._ts_by_character(changed) == _by_table(changed), changed
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["1969-12-31T23:30:00-01:00", "1969-12-31T23:30:00Z", "1970-01-01T00:00:00+00:01"],
+)
+def test_an_hour_before_the_epoch_is_read_as_the_table_reads_it(text: str) -> None:
+    """A local hour before 1970 is a valid `ts` when its offset brings it past the
+    epoch (read twice: the same answer once the reader has seen it)."""
+    for _ in range(2):
+        assert events._ts_by_character(text) == _by_table(text)
 
 
 @given(st.text(_TS_CHARACTERS, max_size=34) | st.text(max_size=34))
