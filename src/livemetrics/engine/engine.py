@@ -116,9 +116,15 @@ class Engine:
         conversation_id = conversation_id or ""
         of_tenant = self._of_tenant(tenant)
         conv = of_tenant.get(conversation_id)
-        if conv is not None and event_id in conv.seen:
-            self._tenant_count("duplicate_events", tenant, ts_us, out)
-            return False
+        if conv is not None:
+            # the id added at once: a duplicate leaves the set as it was (one look
+            # into it, where a test and an add later were two)
+            seen = conv.seen
+            known = len(seen)
+            seen.add(event_id)
+            if len(seen) == known:
+                self._tenant_count("duplicate_events", tenant, ts_us, out)
+                return False
         if ts_us > self.clock_us:
             self.advance(ts_us, out)
             if conv is not None and conv.status == CLOSED:
@@ -129,9 +135,9 @@ class Engine:
                 self._dropped_event(event, out)
                 return True
             conv = self._start(event, out)
+            conv.seen.add(event_id)
         ctx = self._context(conv, out, event_id)
         late = ts_us < conv.last_event_us
-        conv.seen.add(event_id)
         conv.last_event_us = ts_us
         before = _attribute_signature(conv)
         if conv.clocks:
