@@ -319,7 +319,26 @@ class ServiceCalendar:
         if amount_us == 0:
             return self._opening_from(start_us)
         month_no, index = self._month_of(start_us)
-        target = index.business_before(start_us) + amount_us
+        return self._after_business(month_no, index, index.business_before(start_us) + amount_us)
+
+    def add_business_pair(self, start_us: int, first_us: int, second_us: int) -> tuple[int, int]:
+        """`add_business_us` of two amounts from one start (an SLA clock's deadline and
+        at-risk point): the start's month and the business time before it found once."""
+        if first_us <= 0 or second_us <= 0 or not self.has_hours:
+            # zero, a refusal or no hours: as the single calls answer
+            return self.add_business_us(start_us, first_us), self.add_business_us(
+                start_us, second_us
+            )
+        month_no, index = self._month_of(start_us)
+        before = index.business_before(start_us)
+        return (
+            self._after_business(month_no, index, before + first_us),
+            self._after_business(month_no, index, before + second_us),
+        )
+
+    def _after_business(self, month_no: int, index: _MonthIndex, target: int) -> int:
+        """The instant at `target` business time from the start of month `month_no`
+        (`index`), moved from a window's end to the next opening (SPEC §7 [41])."""
         while target > index.total:
             target -= index.total
             month_no += 1

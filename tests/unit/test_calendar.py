@@ -460,6 +460,29 @@ def test_add_business_us_inverts_business_us(case: CalendarCase, start: int, amo
 
 
 @settings(deadline=None)
+@given(
+    calendars(),
+    instants(),
+    st.integers(0, 30 * DAY_US) | st.integers(0, HOUR_US),
+    st.integers(0, 30 * DAY_US) | st.integers(0, HOUR_US),
+)
+def test_add_business_pair_is_add_business_us_of_each(
+    case: CalendarCase, start: int, first: int, second: int
+) -> None:
+    cal = case.cal
+    expected = (cal.add_business_us(start, first), cal.add_business_us(start, second))
+    assert cal.add_business_pair(start, first, second) == expected
+
+
+def test_add_business_pair_refuses_as_add_business_us_does() -> None:
+    closed = ServiceCalendar("UTC", {})
+    with pytest.raises(ValueError, match="no service hours"):
+        closed.add_business_pair(0, S, 2 * S)
+    with pytest.raises(ValueError, match="negative"):
+        ServiceCalendar("UTC", {0: [(0, 3600)]}).add_business_pair(0, S, -1)
+
+
+@settings(deadline=None)
 @given(calendars(), instants())
 def test_next_opening_is_the_first_open_instant(case: CalendarCase, ts: int) -> None:
     cal = case.cal

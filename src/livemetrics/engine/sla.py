@@ -30,8 +30,7 @@ def start_clock(ctx: Context, kind: str, turn: int, start_us: int) -> None:
     target_us = policy.target_us
     risk_us = policy.at_risk_us
     if policy.business_hours:
-        deadline = ctx.calendar.add_business_us(start_us, target_us)
-        at_risk = ctx.calendar.add_business_us(start_us, risk_us)
+        deadline, at_risk = ctx.calendar.add_business_pair(start_us, target_us, risk_us)
     else:
         deadline = start_us + target_us
         at_risk = start_us + risk_us
