@@ -66,8 +66,9 @@ def _agent_message(ctx: Context, ts_us: int, agent: str) -> None:
     if agent not in conv.writers:
         conv.writers.append(agent)
         ctx.observe("conversations_attended", 1, ts_us, credit)
-    contact = conv.pending_contacts.pop(agent, None)
+    contact = conv.pending_contacts.get(agent)  # `pop` with a default is a call by name
     if contact is not None:
+        del conv.pending_contacts[agent]
         ctx.observe("agent_first_response_seconds", seconds(ts_us, contact.ts_us), ts_us, credit)
         # bucketed with its assignment (SPEC §7 [21], D22)
         ctx.out.append(contact.renamed("agent_contacts_with_response", ctx.event_id))

@@ -266,11 +266,14 @@ class Conversation:
     def dims(self, tag: str | None = None) -> tuple[str | None, ...]:
         """Observation dimensions with the current team (SPEC §2 "Attribution").
 
-        Most observations have no tag, so that tuple is kept until the team changes.
+        Most observations have no tag, so that tuple is kept until the team changes
+        (the team is compared by identity: a team equal to the last but another
+        object only makes an equal tuple, where comparing `str | None` values by
+        value takes Python's generic comparison at every observation).
         """
         if tag is None:
             dims = self.untagged_dims
-            if dims is None or dims[TEAM] != self.team:
+            if dims is None or dims[TEAM] is not self.team:
                 dims = self.untagged_dims = self.dims_with_team(self.team)
             return dims
         return (*self.base_dims, self.team, self.customer_id, self.conversation_id, tag)
