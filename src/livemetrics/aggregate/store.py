@@ -98,12 +98,7 @@ class AggregateStore(Folder):
         if folds_as_distribution:
             _fold_distribution(cell, metric, value, sign)
         else:
-            count: int = cell.get(metric, 0)  # a counter: an int, added as one
-            count += sign
-            if count:
-                cell[metric] = count
-            else:
-                del cell[metric]
+            _fold_count(cell, metric, sign)
         if sign < 0 and not cell:
             del self.cells[self._key]
             self._key = self._dims = None
@@ -134,11 +129,16 @@ def _fold(cell: Cell, obs: Observation) -> None:
     if is_distribution(metric):
         _fold_distribution(cell, metric, obs.value, obs.sign)
     else:
-        count = cell.get(metric, 0) + obs.sign
-        if count:
-            cell[metric] = count
-        else:
-            del cell[metric]
+        _fold_count(cell, metric, obs.sign)
+
+
+def _fold_count(cell: Cell, metric: str, sign: int) -> None:
+    count: int = cell.get(metric, 0)  # a counter: an int, added as one
+    count += sign
+    if count:
+        cell[metric] = count
+    else:
+        del cell[metric]
 
 
 def _fold_distribution(cell: Cell, metric: str, value: int | float, sign: int) -> None:
