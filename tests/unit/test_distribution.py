@@ -208,6 +208,53 @@ def test_add_then_remove_a_subset_describes_the_rest(
     assert_matches(dist, rest, values)
 
 
+SMALL_VALUES = st.sampled_from((0.0, 1.0, 2.5, -4.0, 7.0))
+SMALL_STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("add"), SMALL_VALUES),
+        st.tuples(st.just("remove"), SMALL_VALUES),
+        st.tuples(st.just("merge"), st.lists(SMALL_VALUES, max_size=3)),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(SMALL_STEPS)
+def test_few_values_behave_as_the_list_of_them(steps: list[tuple[str, object]]) -> None:
+    """Zero, one and two values in every order of add, remove and merge: exact mode
+    holds one value without a list until a second comes (class doc); every answer
+    and the state must be those of the plain list of the values."""
+    dist, model = Distribution(), []
+    for action, argument in steps:
+        if action == "add":
+            assert isinstance(argument, float)
+            dist.add(argument)
+            model.append(argument)
+        elif action == "remove":
+            assert isinstance(argument, float)
+            if argument in model:
+                dist.remove(argument)
+                model.remove(argument)
+            else:
+                with pytest.raises(ValueError, match="was not added"):
+                    dist.remove(argument)
+        else:
+            assert isinstance(argument, list)
+            other = distribution_of(argument)
+            dist.merge(other)
+            assert other.to_state() == {"s": math.fsum(argument), "v": argument}
+            model.extend(argument)
+        assert dist.count == len(model)
+        assert dist.total == math.fsum(model)
+        assert dist.to_state() == {"s": dist.total, "v": model}
+        assert (dist.min, dist.max) == ((min(model), max(model)) if model else (None, None))
+        for p in (0, 50, 100):
+            assert dist.quantile(p) == (nearest_rank(model, p) if model else None)
+        restored = Distribution.from_state(orjson.loads(orjson.dumps(dist.to_state())))
+        assert restored.summary() == dist.summary()
+
+
 def test_remove_in_exact_mode_keeps_quantiles_exact() -> None:
     dist = distribution_of([1.0, 2.0, 3.0, 4.0, 100.0])
     dist.remove(100.0)

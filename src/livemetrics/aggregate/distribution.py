@@ -185,6 +185,12 @@ class Distribution:
     and max are computed from them when asked (keeping ``add`` short). Sketch
     mode keeps ``_values`` empty, counts in ``_buckets`` and tracks the
     extremes in ``_lo``/``_hi``.
+
+    Most distributions hold one value (a store cell is per conversation and
+    hour): until a second comes, ``_values`` is None and the value is in
+    ``_lo`` (``_exact_values`` reads both forms; once there is a list, exact
+    mode never reads ``_lo``). That spares a list and a float object per
+    distribution, most of replay's distributions.
     """
 
     __slots__ = ("_buckets", "_hi", "_lo", "_values", "count", "total")
@@ -194,7 +200,7 @@ class Distribution:
         self.total = 0.0
         self._lo = _inf
         self._hi = -_inf
-        self._values: list[float] = []
+        self._values: list[float] | None = None  # None: at most one value, in `_lo`
         self._buckets: _LogBuckets | None = None
 
     @property
@@ -202,14 +208,14 @@ class Distribution:
         """Smallest value (an estimate after some sketch-mode removals); None when empty."""
         if not self.count:
             return None
-        return min(self._values) if self._buckets is None else self._lo
+        return min(self._exact_values()) if self._buckets is None else self._lo
 
     @property
     def max(self) -> float | None:
         """Largest value (an estimate after some sketch-mode removals); None when empty."""
         if not self.count:
             return None
-        return max(self._values) if self._buckets is None else self._hi
+        return max(self._exact_values()) if self._buckets is None else self._hi
 
     def is_empty(self) -> bool:
         return self.count == 0
@@ -219,6 +225,13 @@ class Distribution:
         buckets = self._buckets
         if buckets is None:
             values = self._values
+            if values is None:
+                if not self.count:  # the first value: kept alone (class doc)
+                    self._lo = value
+                    self.count = 1
+                    self.total += value
+                    return
+                values = self._values = [self._lo]
             if len(values) < EXACT_LIMIT:
                 values.append(value)
                 self.count += 1
@@ -238,10 +251,14 @@ class Distribution:
         buckets = self._buckets
         if buckets is None:
             values = self._values
-            try:
-                values.remove(value)
-            except ValueError:
-                raise ValueError(f"cannot remove {value!r}: it was not added") from None
+            if values is None:
+                if not self.count or self._lo != value:
+                    raise ValueError(f"cannot remove {value!r}: it was not added")
+            else:
+                try:
+                    values.remove(value)
+                except ValueError:
+                    raise ValueError(f"cannot remove {value!r}: it was not added") from None
             self._forget(value)
             return
         buckets.remove(value)
@@ -267,13 +284,14 @@ class Distribution:
             other = Distribution.from_state(self.to_state())
         incoming = other._buckets
         if incoming is None and self._buckets is None and self.count + other.count <= EXACT_LIMIT:
-            self._values.extend(other._values)
+            values = self._values = self._exact_values()
+            values.extend(other._exact_values())
             self.count += other.count
             self.total += other.total
             return
         buckets = self._sketch()
         if incoming is None:
-            for value in other._values:
+            for value in other._exact_values():
                 buckets.add(value)
         else:
             buckets.merge(incoming)
@@ -330,7 +348,7 @@ class Distribution:
         """
         buckets = self._buckets
         if buckets is None:
-            return {"s": self.total, "v": list(self._values)}
+            return {"s": self.total, "v": list(self._exact_values())}
         state: dict[str, Any] = {
             "n": self.count,
             "s": self.total,
@@ -375,13 +393,21 @@ class Distribution:
         buckets = self._buckets
         if buckets is None:
             buckets = self._buckets = _LogBuckets()
-            values = self._values
+            values = self._exact_values()
             for value in values:
                 buckets.add(value)
             self._lo = min(values, default=_inf)
             self._hi = max(values, default=-_inf)
             self._values = []
         return buckets
+
+    def _exact_values(self) -> list[float]:
+        """The values of exact mode as a list: the kept list, or a new one of the one
+        value (or of none) held in `_lo` (class doc)."""
+        values = self._values
+        if values is not None:
+            return values
+        return [self._lo] if self.count else []
 
     def _forget(self, value: float) -> None:
         self.count -= 1
@@ -393,7 +419,7 @@ class Distribution:
         ranks = [nearest_rank(p, n) for p in percentiles]
         buckets = self._buckets
         if buckets is None:
-            ordered = sorted(self._values)
+            ordered = sorted(self._exact_values())
             return [float(ordered[rank]) for rank in ranks]
         estimates = buckets.values_at(ranks)
         lo, hi = self._lo, self._hi
