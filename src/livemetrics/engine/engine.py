@@ -117,11 +117,11 @@ class Engine:
         of_tenant = self._of_tenant(tenant)
         conv = of_tenant.get(conversation_id)
         if conv is not None:
-            # the id added at once: a duplicate leaves the set as it was (one look
-            # into it, where a test and an add later were two)
+            # the id added at once: a duplicate leaves the ids as they were (one look
+            # into them, where a test and an add later were two)
             seen = conv.seen
             known = len(seen)
-            seen.add(event_id)
+            seen[event_id] = None
             if len(seen) == known:
                 self._tenant_count("duplicate_events", tenant, ts_us, out)
                 return False
@@ -135,7 +135,7 @@ class Engine:
                 self._dropped_event(event, out)
                 return True
             conv = self._start(event, out)
-            conv.seen.add(event_id)
+            conv.seen[event_id] = None
         ctx = self._context(conv, out, event_id)
         late = ts_us < conv.last_event_us
         conv.last_event_us = ts_us
