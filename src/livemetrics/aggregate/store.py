@@ -90,15 +90,7 @@ class AggregateStore(Folder):
             self._key = key
             self._day, self._hour, self._dims, self._agents = day, hour, dims, agents
         cell = self._cell
-        folds_as_distribution = _metric_is_distribution.get(metric)
-        if folds_as_distribution is None:
-            folds_as_distribution = is_distribution(metric)
-            if len(_metric_is_distribution) < _METRIC_MEMO_LIMIT:
-                _metric_is_distribution[metric] = folds_as_distribution
-        if folds_as_distribution:
-            _fold_distribution(cell, metric, value, sign)
-        else:
-            _fold_count(cell, metric, sign)
+        _fold_value(cell, metric, value, sign)
         if sign < 0 and not cell:
             del self.cells[self._key]
             self._key = self._dims = None
@@ -125,11 +117,20 @@ class AggregateStore(Folder):
 
 
 def _fold(cell: Cell, obs: Observation) -> None:
-    metric = obs.metric
-    if is_distribution(metric):
-        _fold_distribution(cell, metric, obs.value, obs.sign)
+    _fold_value(cell, obs.metric, obs.value, obs.sign)
+
+
+def _fold_value(cell: Cell, metric: str, value: int | float, sign: int) -> None:
+    """Fold one observation's value into its cell: a distribution's or a counter's."""
+    folds_as_distribution = _metric_is_distribution.get(metric)
+    if folds_as_distribution is None:
+        folds_as_distribution = is_distribution(metric)
+        if len(_metric_is_distribution) < _METRIC_MEMO_LIMIT:
+            _metric_is_distribution[metric] = folds_as_distribution
+    if folds_as_distribution:
+        _fold_distribution(cell, metric, value, sign)
     else:
-        _fold_count(cell, metric, obs.sign)
+        _fold_count(cell, metric, sign)
 
 
 def _fold_count(cell: Cell, metric: str, sign: int) -> None:
