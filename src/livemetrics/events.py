@@ -251,38 +251,51 @@ def _two_digits(text: str, at: i64) -> i64:
     return -1
 
 
-def _ts_by_character(text: str) -> int:
-    """`parse_ts` of a valid `ts`, read character by character; -1 for any other text.
+class _Heads:
+    """The last four valid heads (`YYYY-MM-DDTHH`) met by `_ts_by_character`, each
+    with its microseconds since the epoch (of that local hour, before the offset).
 
-    Compiled, `ord(text[i])` reads a code point in place (no string is made)
-    and the `i64` locals are machine integers, so this is several times
-    faster than `_ts_by_table`'s slices and dictionary lookups. It never
-    decides that a `ts` is invalid: -1 sends it to `_ts_by_table`, which says
-    why (tests hold the two to the same answer for any text).
+    A stream's events share hours, in a few offsets (one per tenant's zone, say):
+    on the bench stream four heads answer 94 % of events. Comparing a head takes
+    one `startswith` (a memcmp); reading it, the date checks and the day count
+    took about 400 of a ts's 900 instructions. Starts as four copies of the epoch's
+    head, a valid one: a text only matches a head that it begins with, so a kept
+    head is never a guess.
     """
-    size: i64 = len(text)
-    if size < 20:
-        return -1
+
+    def __init__(self) -> None:
+        self.head0 = self.head1 = self.head2 = self.head3 = "1970-01-01T00"
+        self.value0: i64 = 0
+        self.value1: i64 = 0
+        self.value2: i64 = 0
+        self.value3: i64 = 0
+
+    def remember(self, head: str, value: i64) -> None:
+        """Keep `head` first and forget the oldest."""
+        self.head3, self.value3 = self.head2, self.value2
+        self.head2, self.value2 = self.head1, self.value1
+        self.head1, self.value1 = self.head0, self.value0
+        self.head0, self.value0 = head, value
+
+
+_HEADS: Final = _Heads()
+_HEAD_LENGTH: Final = 13  # len("YYYY-MM-DDTHH")
+_NO_HEAD: Final[i64] = -(1 << 62)  # below every head's value (year 0 is about -6.2e16 us)
+
+
+def _head_us(text: str) -> i64:
+    """Microseconds since the epoch of the valid head `YYYY-MM-DDTHH` that `text`
+    starts with (at least 20 characters), else `_NO_HEAD`."""
     century = _two_digits(text, 0)
     year = _two_digits(text, 2)
     month = _two_digits(text, 5)
     day = _two_digits(text, 8)
     hour = _two_digits(text, 11)
-    minute = _two_digits(text, 14)
-    second = _two_digits(text, 17)
-    if century < 0 or year < 0 or day < 1 or month < 1 or month > 12:
-        return -1
-    if hour < 0 or hour > 23 or minute < 0 or minute > 59 or second < 0 or second > 59:
-        return -1
+    if century < 0 or year < 0 or day < 1 or month < 1 or month > 12 or hour < 0 or hour > 23:
+        return _NO_HEAD
     separator: i64 = ord(text[10])
-    if (
-        ord(text[4]) != 45  # "-"
-        or ord(text[7]) != 45
-        or (separator != 84 and separator != 116)  # "T" or "t"
-        or ord(text[13]) != 58  # ":"
-        or ord(text[16]) != 58
-    ):
-        return -1
+    if ord(text[4]) != 45 or ord(text[7]) != 45 or (separator != 84 and separator != 116):
+        return _NO_HEAD  # not "-", "-", "T" or "t"
     year += century * 100  # year 0 ends up before the epoch: refused by the range
     if day > 28:
         if month == 2:
@@ -291,7 +304,50 @@ def _ts_by_character(text: str) -> int:
         else:
             last_day = 30 + (month + month // 8) % 2  # 31 in Jan, Mar, May, Jul, Aug, Oct, Dec
         if day > last_day:
+            return _NO_HEAD
+    # days since 1970-01-01 of the proleptic Gregorian date (H. Hinnant's days_from_civil)
+    shifted_year: i64 = year - 1 if month <= 2 else year
+    era: i64 = shifted_year // 400
+    year_of_era: i64 = shifted_year - era * 400
+    day_of_year: i64 = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
+    day_of_era: i64 = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    days: i64 = era * 146_097 + day_of_era - 719_468
+    return (days * 24 + hour) * 3_600_000_000
+
+
+def _ts_by_character(text: str) -> int:
+    """`parse_ts` of a valid `ts`, read character by character; -1 for any other text.
+
+    Compiled, `ord(text[i])` reads a code point in place (no string is made)
+    and the `i64` locals are machine integers, so this is several times
+    faster than `_ts_by_table`'s slices and dictionary lookups. The head
+    (`YYYY-MM-DDTHH`) is mostly one of the last few met (`_Heads`). It never
+    decides that a `ts` is invalid: -1 sends it to `_ts_by_table`, which says
+    why (tests hold the two to the same answer for any text).
+    """
+    size: i64 = len(text)
+    if size < 20:
+        return -1
+    heads = _HEADS
+    if text.startswith(heads.head0):
+        head_us = heads.value0
+    elif text.startswith(heads.head1):
+        head_us = heads.value1
+    elif text.startswith(heads.head2):
+        head_us = heads.value2
+    elif text.startswith(heads.head3):
+        head_us = heads.value3
+    else:
+        head_us = _head_us(text)
+        if head_us == _NO_HEAD:
             return -1
+        heads.remember(text[:_HEAD_LENGTH], head_us)
+    minute = _two_digits(text, 14)
+    second = _two_digits(text, 17)
+    if minute < 0 or minute > 59 or second < 0 or second > 59:
+        return -1
+    if ord(text[13]) != 58 or ord(text[16]) != 58:  # ":"
+        return -1
     fraction_us: i64 = 0
     at: i64 = 19
     if ord(text[19]) == 46:  # "."
@@ -321,15 +377,7 @@ def _ts_by_character(text: str) -> int:
             offset_us = -offset_us
     else:
         return -1
-    # days since 1970-01-01 of the proleptic Gregorian date (H. Hinnant's days_from_civil)
-    shifted_year: i64 = year - 1 if month <= 2 else year
-    era: i64 = shifted_year // 400
-    year_of_era: i64 = shifted_year - era * 400
-    day_of_year: i64 = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
-    day_of_era: i64 = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
-    days: i64 = era * 146_097 + day_of_era - 719_468
-    ts_us: i64 = (days * 86_400 + hour * 3_600 + minute * 60 + second) * 1_000_000
-    ts_us += fraction_us + offset_us
+    ts_us: i64 = head_us + (minute * 60 + second) * 1_000_000 + fraction_us + offset_us
     if ts_us < 0 or ts_us >= _TS_MAX_US:
         return -1
     return ts_us

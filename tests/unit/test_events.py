@@ -654,6 +654,29 @@ def test_an_hour_before_the_epoch_is_read_as_the_table_reads_it(text: str) -> No
         assert events._ts_by_character(text) == _by_table(text)
 
 
+def _kept_heads(heads: events._Heads) -> list[tuple[str, int]]:
+    return [
+        (heads.head0, heads.value0),
+        (heads.head1, heads.value1),
+        (heads.head2, heads.value2),
+        (heads.head3, heads.value3),
+    ]
+
+
+@given(st.lists(rfc3339().map(lambda case: case[0]), max_size=6))
+def test_every_kept_head_holds_its_own_value(texts: list[str]) -> None:
+    """The heads the character reader keeps (a fresh set, and the module's after
+    reading `texts`) each hold the microseconds of their own hour."""
+    for text in texts:
+        events._ts_by_character(text)
+    for heads in (events._Heads(), events._HEADS):
+        for head, value in _kept_heads(heads):
+            assert events._head_us(head + ":00:00Z") == value
+            if head[:4] != "0000":  # before datetime's first year (kept only if met)
+                hour = dt.datetime.strptime(head.upper(), "%Y-%m-%dT%H").replace(tzinfo=dt.UTC)
+                assert value == int(hour.timestamp()) * 1_000_000
+
+
 @given(st.text(_TS_CHARACTERS, max_size=34) | st.text(max_size=34))
 def test_reading_by_character_agrees_with_the_table_on_random_text(text: str) -> None:
     assert events._ts_by_character(text) == _by_table(text)
