@@ -121,6 +121,7 @@ def _replay(
             if on_progress is not None and lines_read % 4096 == 0:
                 on_progress(read)
         store.apply(out)
+        store.read_kept_attributes()  # now, not at the first report: part of replay's time
     finally:  # counted in locals, the loop's hot path; kept right if a line raises
         engine.fold_into(None)
         counts.lines += lines_read

@@ -66,6 +66,35 @@ def test_observations_folded_straight_into_the_store_equal_those_of_the_output_l
     assert any(isinstance(item, Observation) for item in after), "still folding after replay"
 
 
+def test_attributes_kept_by_the_store_read_as_those_the_engine_last_sent() -> None:
+    """A folding engine hands the store a conversation whose attributes changed, and
+    the store reads them when its attributes are read. Read after any event, they must
+    be those an engine sends to an output list, in the same order."""
+    lines = generate_stream(5, conversations=120)
+    config = parse_config(STREAM_CONFIG)
+    listing, listed = Engine(config), AggregateStore()
+    folding, folded = Engine(config), AggregateStore()
+    folding.fold_into(folded)
+    reads = 0
+    for number, line in enumerate(lines):
+        item = decode_line(line)
+        out: list[Output] = []
+        folding_out: list[Output] = []
+        if isinstance(item, Rejection):
+            listing.reject(item, out)
+            folding.reject(item, folding_out)
+        elif item is not None:
+            listing.process(item, out)
+            folding.process(item, folding_out)
+        listed.apply(out)
+        folded.apply(folding_out)
+        if number % 97 == 0:
+            reads += 1
+            assert list(folded.attributes.items()) == list(listed.attributes.items()), number
+    assert reads > 10 and len(listed.attributes) == 120
+    assert list(folded.attributes.items()) == list(listed.attributes.items())
+
+
 def test_the_engine_finds_conversations_by_tenant_as_it_keeps_them() -> None:
     """`Engine.process` looks conversations up by tenant, then id; that index must
     follow `conversations` through starts, drops after retention, unloads and loads."""

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from livemetrics.aggregate.distribution import Distribution
 from livemetrics.engine.outputs import ConversationAttributes, Dims, Folder, Observation, Output
+from livemetrics.engine.state import Conversation, attribute_values
 from livemetrics.metrics import is_distribution
 
 CellKey = tuple[str | None, str | None, tuple[str | None, ...], tuple[str, ...]]
@@ -40,7 +41,9 @@ class AggregateStore(Folder):
 
     def __init__(self) -> None:
         self.cells: dict[CellKey, Cell] = {}
-        self.attributes: dict[tuple[str, str], dict[str, Any]] = {}
+        self._attributes: dict[tuple[str, str], dict[str, Any]] = {}
+        # conversations whose attributes changed since they were last read (`keep_attributes`)
+        self._changed: dict[tuple[str, str], Conversation] = {}
         # The last cell folded into, its key, and the key's parts apart for the
         # identity checks. The key is typed Any: the compiled core keeps a typed
         # tuple unpacked and would pack it anew at every use (a new tuple per lookup).
@@ -60,7 +63,34 @@ class AggregateStore(Folder):
                     item.metric, item.value, item.sign, item.day, item.hour, item.dims, item.agents
                 )
             elif isinstance(item, ConversationAttributes):
-                self.attributes[(item.tenant, item.conversation_id)] = item.values
+                if self._changed:  # kept ones first, in the order they came
+                    self.read_kept_attributes()
+                self._attributes[(item.tenant, item.conversation_id)] = item.values
+
+    @property
+    def attributes(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """The latest attributes of every conversation, by (tenant, conversation id)."""
+        if self._changed:
+            self.read_kept_attributes()
+        return self._attributes
+
+    @attributes.setter
+    def attributes(self, attributes: dict[tuple[str, str], dict[str, Any]]) -> None:
+        self._changed.clear()
+        self._attributes = attributes
+
+    def keep_attributes(self, conv: Any) -> None:
+        """Keep a conversation whose attributes changed (`Folder.keep_attributes`); they
+        are read from it when `attributes` is, or when `apply` brings newer ones."""
+        kept: Conversation = conv
+        self._changed[(kept.tenant, kept.conversation_id)] = kept
+
+    def read_kept_attributes(self) -> None:
+        """Read the attributes of the conversations kept since the last read."""
+        attributes = self._attributes
+        for key, conv in self._changed.items():
+            attributes[key] = attribute_values(conv)
+        self._changed.clear()
 
     def fold(
         self,

@@ -34,6 +34,7 @@ from livemetrics.engine.outputs import (
 from livemetrics.engine.state import (
     CLOSED,
     Conversation,
+    attribute_values,
     conversation_from_list,
     conversation_to_list,
 )
@@ -148,7 +149,7 @@ class Engine:
         if self._timers.has_due_before(self.clock_us):
             self._fire_due(out)
         if _attribute_signature(conv) != before:
-            out.append(self._attributes(conv))
+            self._send_attributes(conv, out)
         return True
 
     def reject(self, rejection: Rejection, out: list[Output]) -> None:
@@ -211,7 +212,7 @@ class Engine:
         ctx = self._context(conv, out, event.event_id)
         ctx.observe("conversations_started", 1, event.ts_us)
         sla.start_clock(ctx, "resolution", 0, event.ts_us)
-        out.append(self._attributes(conv))
+        self._send_attributes(conv, out)
         return conv
 
     def _of_tenant(self, tenant: str) -> dict[str, Conversation]:
@@ -261,18 +262,15 @@ class Engine:
         ctx.clock_us = self.clock_us
         return ctx
 
-    def _attributes(self, conv: Conversation) -> ConversationAttributes:
-        values = {
-            "customer_id": conv.customer_id,
-            "customer_name": conv.customer_name,
-            "subject": conv.subject,
-            "agents": list(conv.writers),
-            "channel": conv.base_dims[1],
-            "status": conv.status,
-            "started_at": conv.started_at_text(),
-            "csat_score": conv.csat_score,
-        }
-        return ConversationAttributes(conv.tenant, conv.conversation_id, values)
+    def _send_attributes(self, conv: Conversation, out: list[Output]) -> None:
+        """The conversation's attributes changed: to the output list, or the folder
+        keeps the conversation and reads them when they are read (`Folder`)."""
+        folder = self._folder
+        if folder is None:
+            values = attribute_values(conv)
+            out.append(ConversationAttributes(conv.tenant, conv.conversation_id, values))
+        else:
+            folder.keep_attributes(conv)
 
     def _dropped_event(self, event: Event, out: list[Output]) -> None:
         """An event for a conversation dropped after retention: late only (SPEC §7 [30])."""
@@ -397,6 +395,6 @@ class Engine:
 
 
 def _attribute_signature(conv: Conversation) -> tuple[str, int, int | None, str | None]:
-    """What can change in `_attributes` (compared before and after each event); a
+    """What can change in `state.attribute_values` (compared before and after each event); a
     fixed-length tuple, which the compiled core keeps unboxed (no allocation)."""
     return (conv.status, len(conv.writers), conv.csat_score, conv.subject)

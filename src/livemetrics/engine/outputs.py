@@ -137,8 +137,9 @@ class Folder:
     A context with a folder hands it the parts of such an observation instead of
     building an `Observation` for its output list: in replay, where the store is
     the only reader, that object was made, listed, read once and freed for about
-    three observations an event. Observations kept for a later retraction or
-    rename (`Context.observe_kept`), and every other output, still go to the list.
+    three observations an event. A conversation whose attributes changed goes to
+    `keep_attributes`. Observations kept for a later retraction or rename
+    (`Context.observe_kept`), and every other output, still go to the list.
     """
 
     def fold(
@@ -152,6 +153,13 @@ class Folder:
         agents: tuple[str, ...],
     ) -> None:
         """Fold one observation in, as if it came as an `Observation` with these fields."""
+        raise NotImplementedError
+
+    def keep_attributes(self, conv: Any) -> None:
+        """The attributes of conversation `conv` (an `engine.state.Conversation`)
+        changed: keep it, and read its attributes (`state.attribute_values`) when they
+        are read, instead of a `ConversationAttributes` now. About one event in four
+        changes them; replay keeps the last of each conversation only."""
         raise NotImplementedError
 
 

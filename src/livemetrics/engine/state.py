@@ -292,6 +292,26 @@ class Conversation:
         return (*self.base_dims, team, self.customer_id, self.conversation_id, None)
 
 
+def attribute_values(conv: Conversation) -> dict[str, Any]:
+    """A conversation's attributes, for `--by conversation` rows (SPEC §3).
+
+    Only rules change them, and each change shows in the signature the engine
+    compares around every event (`engine._attribute_signature`): the rest is
+    fixed at the start. So the values read at any time between two events are
+    those the engine last sent.
+    """
+    return {
+        "customer_id": conv.customer_id,
+        "customer_name": conv.customer_name,
+        "subject": conv.subject,
+        "agents": list(conv.writers),
+        "channel": conv.base_dims[1],
+        "status": conv.status,
+        "started_at": conv.started_at_text(),
+        "csat_score": conv.csat_score,
+    }
+
+
 def conversation_to_list(conv: Conversation) -> list[Any]:
     """Serialise to a JSON-ready list (orjson turns it into bytes)."""
     return [
