@@ -167,9 +167,12 @@ class Conversation:
     subject: str | None
     group: str | None  # the group of the latest assignment, if it went to a group
     # derived, never serialised: `dims()` of the current team (rebuilt when the
-    # team changes) and `started_at_text()`
+    # team changes), `started_at_text()`, and `key` made once, shared by the
+    # engine's index and every timer the conversation schedules (typed Any: the
+    # compiled core keeps a typed pair unboxed and would build a tuple at each read)
     untagged_dims: tuple[str | None, ...] | None = field(repr=False, compare=False)
     started_at: str | None = field(repr=False, compare=False)
+    shared_key: Any = field(repr=False, compare=False)
 
     def __init__(
         self,
@@ -260,6 +263,7 @@ class Conversation:
         self.group = group
         self.untagged_dims = None
         self.started_at = None
+        self.shared_key = (tenant, conversation_id)
 
     @property
     def key(self) -> tuple[str, str]:
