@@ -257,10 +257,11 @@ class _Heads:
 
     A stream's events share hours, in a few offsets (one per tenant's zone, say):
     on the bench stream four heads answer 94 % of events. Comparing a head takes
-    one `startswith` (a memcmp); reading it, the date checks and the day count
-    took about 400 of a ts's 900 instructions. Starts as four copies of the epoch's
-    head, a valid one: a text only matches a head that it begins with, so a kept
-    head is never a guess.
+    one `startswith` (a memcmp) where reading it takes the date checks and the
+    day count: about 240 instructions fewer an event in replay. Starts as four
+    copies of the epoch's head, a valid one: a text only matches a head that it
+    begins with, so a kept head is never a guess, and what is kept changes no
+    result, only the time.
     """
 
     def __init__(self) -> None:
