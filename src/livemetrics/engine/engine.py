@@ -162,8 +162,9 @@ class Engine:
         self._tenant_count("invalid_events", tenant, ts_us, out)
 
     def fold_into(self, folder: Folder | None) -> None:
-        """Hand the observations nobody keeps to `folder` instead of the output list
-        (replay's store, for the length of a replay); None: to the list again."""
+        """Hand the observations nobody keeps, and the conversations whose attributes
+        changed, to `folder` instead of the output list (replay's store, for the length
+        of a replay); None: to the list again."""
         self._folder = folder
         for ctx in self._contexts.values():
             ctx.folder = folder
