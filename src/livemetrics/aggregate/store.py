@@ -83,7 +83,7 @@ class AggregateStore(Folder):
         """Keep a conversation whose attributes changed (`Folder.keep_attributes`); they
         are read from it when `attributes` is, or when `apply` brings newer ones."""
         kept: Conversation = conv
-        self._changed[kept.shared_key] = kept
+        self._changed[kept.key] = kept
 
     def read_kept_attributes(self) -> None:
         """Read the attributes of the conversations kept since the last read."""

@@ -224,7 +224,7 @@ class Engine:
         return of_tenant
 
     def _add(self, conv: Conversation) -> None:
-        self.conversations[conv.shared_key] = conv
+        self.conversations[conv.key] = conv
         self._of_tenant(conv.tenant)[conv.conversation_id] = conv
 
     def _remove(self, key: ConversationKey) -> None:
@@ -377,7 +377,7 @@ class Engine:
         return engine
 
     def _rearm(self, conv: Conversation) -> None:
-        key = conv.shared_key
+        key = conv.key
         gap_us = round(self.config.tenant(conv.tenant).session_gap_seconds * 1_000_000)
         session = conv.session
         conv.session_timer_armed = session is not None and session.provisional is None

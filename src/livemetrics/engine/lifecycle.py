@@ -50,7 +50,7 @@ def on_closed(ctx: Context, ts_us: int) -> None:
     sessions.on_close(ctx)
     _end_cycle_work(ctx, ts_us)
     conv.closed_us = ts_us
-    ctx.timers.schedule(ts_us + ctx.retention_us, conv.shared_key, TIMER_RETENTION, None)
+    ctx.timers.schedule(ts_us + ctx.retention_us, conv.key, TIMER_RETENTION, None)
 
 
 def on_reopened(ctx: Context, ts_us: int) -> None:

@@ -39,7 +39,7 @@ def on_message(ctx: Context, ts_us: int, sender: str, agent_id: str | None) -> N
     session.team = conv.team
     if not conv.session_timer_armed:
         conv.session_timer_armed = True
-        ctx.timers.schedule(ts_us + ctx.gap_us, conv.shared_key, TIMER_SESSION, None)
+        ctx.timers.schedule(ts_us + ctx.gap_us, conv.key, TIMER_SESSION, None)
 
 
 def on_close(ctx: Context) -> None:
@@ -62,7 +62,7 @@ def on_timer(ctx: Context) -> None:
         session.provisional = _emit(ctx, session)
     else:
         conv.session_timer_armed = True
-        ctx.timers.schedule(due, conv.shared_key, TIMER_SESSION, None)
+        ctx.timers.schedule(due, conv.key, TIMER_SESSION, None)
 
 
 def _emit(ctx: Context, session: Session) -> list[Observation]:

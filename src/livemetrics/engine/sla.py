@@ -38,7 +38,7 @@ def start_clock(ctx: Context, kind: str, turn: int, start_us: int) -> None:
     conv.clocks.append(clock)
     # the breach timer is scheduled when this one fires: most clocks stop
     # before they are at risk, and then leave one stale timer, not two
-    ctx.timers.schedule(at_risk, conv.shared_key, TIMER_SLA_RISK, (kind, turn))
+    ctx.timers.schedule(at_risk, conv.key, TIMER_SLA_RISK, (kind, turn))
 
 
 def stop_clocks(ctx: Context, ts_us: int, kinds: tuple[str, ...] | None = None) -> None:
@@ -85,7 +85,7 @@ def fire(ctx: Context, clock: SlaClock, timer: int) -> None:
             clock.at_risk_sent = True
             ctx.out.append(_event(ctx, clock, "at_risk"))
             ref = (clock.kind, clock.turn)
-            ctx.timers.schedule(clock.deadline_us, ctx.conv.shared_key, TIMER_SLA_BREACH, ref)
+            ctx.timers.schedule(clock.deadline_us, ctx.conv.key, TIMER_SLA_BREACH, ref)
         return
     if timer == TIMER_SLA_BREACH and clock.breach is None:
         clock.breach = ctx.observe_kept(

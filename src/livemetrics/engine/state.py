@@ -167,12 +167,13 @@ class Conversation:
     subject: str | None
     group: str | None  # the group of the latest assignment, if it went to a group
     # derived, never serialised: `dims()` of the current team (rebuilt when the
-    # team changes), `started_at_text()`, and `key` made once, shared by the
-    # engine's index and every timer the conversation schedules (typed Any: the
-    # compiled core keeps a typed pair unboxed and would build a tuple at each read)
+    # team changes), `started_at_text()`, and the key (tenant, conversation_id),
+    # one tuple shared by the engine's index, every timer the conversation
+    # schedules and the store (typed Any: the compiled core keeps a typed pair
+    # unboxed, and would build a new tuple at each read)
     untagged_dims: tuple[str | None, ...] | None = field(repr=False, compare=False)
     started_at: str | None = field(repr=False, compare=False)
-    shared_key: Any = field(repr=False, compare=False)
+    key: Any = field(repr=False, compare=False)
 
     def __init__(
         self,
@@ -263,11 +264,7 @@ class Conversation:
         self.group = group
         self.untagged_dims = None
         self.started_at = None
-        self.shared_key = (tenant, conversation_id)
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.tenant, self.conversation_id)
+        self.key = (tenant, conversation_id)
 
     def dims(self, tag: str | None = None) -> tuple[str | None, ...]:
         """Observation dimensions with the current team (SPEC §2 "Attribution").
