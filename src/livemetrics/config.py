@@ -54,6 +54,9 @@ class ConfigError(ValueError):
 
 #: A clock is at risk past this fraction of its target (SPEC §4).
 SLA_AT_RISK_FRACTION: Final = 0.8
+#: Channels whose policy a tenant keeps per SLA kind (`TenantConfig.sla_policy`);
+#: past it, the policy of a new channel is looked up at every clock start.
+POLICY_CACHE_CHANNELS: Final = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +87,8 @@ class TenantConfig:
     session_gap_seconds: float
     sla: tuple[SlaPolicy, ...]
     # kind -> channel -> policy: two lookups of strings, whose hashes are kept
-    # (a key of a tuple is built and hashed anew at every clock start)
+    # (a key of a tuple is built and hashed anew at every clock start). Channels
+    # come from the input, so each kind keeps at most POLICY_CACHE_CHANNELS.
     _policy_cache: dict[str, dict[str, SlaPolicy | None]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -111,7 +115,8 @@ class TenantConfig:
             if policy.channel is None and general is None:
                 general = policy
         result = chosen if chosen is not None else general
-        by_channel[channel] = result
+        if len(by_channel) < POLICY_CACHE_CHANNELS:
+            by_channel[channel] = result
         return result
 
 

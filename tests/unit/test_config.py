@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from livemetrics.config import (
+    POLICY_CACHE_CHANNELS,
     SLA_KINDS,
     Config,
     ConfigError,
@@ -248,6 +249,20 @@ def test_kind_without_policy_has_none() -> None:
     assert resolution is not None
     assert resolution.business_hours is True
     assert acme.sla_policy("resolution", "sms") is resolution
+
+
+def test_policies_of_unbounded_channels_keep_bounded_memory_and_stay_right() -> None:
+    """Channels come from the input: the cache stops growing, the answers do not change."""
+    acme = parse_config(POLICIES).tenant("acme")
+    extra = 50
+    channels = [f"channel-{n}" for n in range(POLICY_CACHE_CHANNELS + extra)]
+    for channel in channels:
+        chosen = acme.sla_policy("first_response", channel)
+        assert chosen is not None and chosen.target_seconds == 300
+    assert len(acme._policy_cache["first_response"]) == POLICY_CACHE_CHANNELS
+    chat = acme.sla_policy("first_response", "chat")  # a channel policy past the bound
+    assert chat is not None and chat.channel == "chat" and chat.target_seconds == 60
+    assert len(acme._policy_cache["first_response"]) == POLICY_CACHE_CHANNELS
 
 
 # -- refusals: every message names its key -----------------------------------------
