@@ -29,12 +29,14 @@ strings and numbers only, so they skip the cycle collector (`gc=False`).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, Union
 
 import msgspec
 
 __all__ = [
     "DECODER",
+    "TYPE_DECODER",
     "TYPE_OF",
     "AgentFocusEnded",
     "AgentFocusStarted",
@@ -48,6 +50,7 @@ __all__ = [
     "ConversationTagged",
     "ConversationTransaction",
     "EventBody",
+    "ExtendedDecoder",
     "MessageSent",
 ]
 
@@ -178,3 +181,60 @@ DECODER: msgspec.json.Decoder[EventBody] = msgspec.json.Decoder(EventBody)
 
 #: Each body class's event type (its tag).
 TYPE_OF: dict[type[msgspec.Struct], str] = {body: name for name, body in _BODY_TYPES.items()}
+
+
+class ExtendedDecoder:
+    """`DECODER` that also reads, on events of a type, fields that type does not declare.
+
+    `add` gives a type's struct a subclass with the names learned for it as
+    optional fields (JSON names mapped by `rename`). Their values are decoded
+    in full, typed `Any`: msgspec then checks them as orjson does (valid UTF-8,
+    no lone surrogates, floats within a double's range). Where the two differ
+    (integers past 64 bits, nesting as deep as the recursion limit),
+    `events._read_alike_by_orjson` sends the event to the checked path, so the
+    fast path stays stricter than the checked one. Anything neither declared nor
+    added is still refused (`forbid_unknown_fields`). `events` makes the body of
+    the type's own struct again: downstream sees the same classes either way.
+    """
+
+    def __init__(self) -> None:
+        #: event type -> the names added for it, in order
+        self.names_of: dict[str, tuple[str, ...]] = {}
+        #: extended class -> (its type's struct, the number of fields that struct has)
+        self.base_of: dict[type[msgspec.Struct], tuple[type[EventBody], int]] = {}
+        self._classes: dict[str, type[msgspec.Struct]] = dict(_BODY_TYPES)
+        self.decode: Callable[[bytes], Any] = DECODER.decode
+
+    def add(self, event_type: str, name: str) -> None:
+        """Read `name` on events of `event_type` from now on. Raises ValueError (nothing
+        changed) for a name msgspec takes for no field: one with a control character,
+        a quote or a backslash."""
+        body = _BODY_TYPES[event_type]
+        names = (*self.names_of.get(event_type, ()), name)
+        attributes = [f"extra_{index}" for index in range(len(names))]
+        extended = msgspec.defstruct(
+            f"{body.__name__}WithExtraFields",
+            [(attribute, Any, None) for attribute in attributes],
+            bases=(body,),
+            tag=event_type,
+            tag_field="type",
+            rename=dict(zip(attributes, names, strict=True)),
+            frozen=True,
+            gc=False,
+            forbid_unknown_fields=True,
+        )
+        classes = {**self._classes, event_type: extended}
+        decode = msgspec.json.Decoder(Union[tuple(classes.values())]).decode  # noqa: UP007
+        self.base_of.pop(self._classes[event_type], None)
+        self.base_of[extended] = (body, len(body.__struct_fields__))
+        self._classes = classes
+        self.names_of[event_type] = names
+        self.decode = decode
+
+
+class _TypeOnly(msgspec.Struct, gc=False):
+    type: str
+
+
+#: Reads an event's `type` alone, skipping the rest (which it does not check).
+TYPE_DECODER: msgspec.json.Decoder[_TypeOnly] = msgspec.json.Decoder(_TypeOnly)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -962,6 +963,160 @@ def test_an_undeclared_field_that_is_not_json_to_orjson_is_rejected(tail: bytes)
     encoded = encode(event_dict("message.sent"))[:-1] + tail
     assert events._body_without_undeclared(encoded) is None
     assert isinstance(decode_event(encoded), Rejection)
+
+
+# --- undeclared fields, learned (`events._ExtraFields`) -----------------------------
+
+#: Names platforms add; two of them are declared by some types (then they are that
+#: type's field, with its checks) and undeclared by the others.
+PLATFORM_FIELDS = ("x_trace", "source", "meta", "agent_id", "conversation_id")
+PLATFORM_EXTRAS = st.dictionaries(st.sampled_from(PLATFORM_FIELDS), json_values, max_size=3)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(mutated_event(), PLATFORM_EXTRAS), min_size=1, max_size=4))
+def test_learned_fields_path_accepts_only_what_the_checked_path_accepts(
+    stream: list[tuple[dict[str, Any], dict[str, Any]]],
+) -> None:
+    """Events with and without fields their type does not declare, in any order: each is
+    the very event (or the very rejection) the checks make, and a valid one with such
+    fields keeps the fast path, its names learned and tried first for the next event."""
+    extra = events._EXTRA_FIELDS
+    extra.forget()
+    for raw, platform in stream:
+        merged = {**raw, **platform}
+        encoded = encode(merged)
+        checked = events._decode_checked(encoded)
+        undeclared: set[str] = set()
+        declared_only_fast = False
+        if isinstance(checked, Event):  # a null is absent (SPEC §7 [3])
+            declared = {"type", *checked.data.__struct_encode_fields__}
+            undeclared = {name for name, value in merged.items() if value is not None}
+            undeclared -= declared
+            declared_only = {name: value for name, value in merged.items() if name in declared}
+            declared_only_fast = events._decode_fast(encode(declared_only)) is not None
+        fast = events._decode_fast(encoded)
+        if fast is not None:
+            assert fast == checked
+        assert decode_event(encoded) == checked
+        if undeclared and declared_only_fast:  # fields no type declares keep the fast path
+            assert fast == checked
+            for _ in range(events.LEARNING_STREAK):  # a run of them: names learned
+                assert events._decode_fast(encoded) == checked
+            assert undeclared <= set(extra.names)
+            assert extra.first
+        elif fast is not None:
+            assert not extra.first
+    extra.forget()
+
+
+def test_learned_fields_are_read_by_one_decoder_and_tried_first_while_events_carry_them() -> None:
+    extra = events._EXTRA_FIELDS
+    extra.forget()
+    plain = encode(event_dict("message.sent"))
+    tagged = encode({**event_dict("conversation.tagged", tag="vip"), "source": "web", "meta": {}})
+    assert decode_event(plain) == events._decode_checked(plain)
+    assert extra.names == [] and not extra.first
+    assert decode_event(tagged) == events._decode_checked(tagged)
+    for _ in range(events.LEARNING_STREAK - 1):
+        assert decode_event(tagged) == events._decode_checked(tagged)
+    assert extra.names == [] and not extra.first  # not yet a run
+    assert decode_event(tagged) == events._decode_checked(tagged)
+    assert extra.names == ["source", "meta"] and extra.first
+    extra_free = events._decode_fast(plain)
+    assert extra_free == events._decode_checked(plain)
+    assert type(extra_free.data) is MessageSent  # the type's own struct, not the learned one
+    assert not extra.first  # the last event had none: the structs first again
+    extra.forget()
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        b',"x_trace":"\xff\xfe"}',  # not UTF-8
+        b',"x_trace":1e400}',  # beyond a double: orjson refuses
+        b',"x_trace":"\\ud800"}',  # a lone surrogate
+        b',"x_trace":[' + b"9" * 400 + b"]}",  # an integer beyond a double: orjson refuses
+        b',"x_trace":' + b"[" * 2000 + b"]" * 2000 + b"}",  # deeper than orjson takes
+    ],
+)
+def test_a_learned_field_that_is_not_json_to_orjson_is_rejected(tail: bytes) -> None:
+    extra = events._EXTRA_FIELDS
+    extra.forget()
+    learned = encode({**event_dict("message.sent"), "x_trace": "t-1"})
+    for _ in range(events.LEARNING_STREAK + 1):  # a run of them: learned
+        assert isinstance(decode_event(learned), Event)
+    assert extra.names == ["x_trace"] and extra.first
+    encoded = encode(event_dict("message.sent"))[:-1] + tail
+    assert events._decode_fast(encoded) is None
+    assert isinstance(decode_event(encoded), Rejection)
+    extra.forget()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"[" * 1020 + b"]" * 1020,  # msgspec refuses nesting sooner than orjson
+        b'{"n":18446744073709551616}',  # past 64 bits: orjson reads a double, msgspec an int
+        b"-" + b"9" * 300,
+    ],
+)
+def test_a_learned_field_that_msgspec_reads_otherwise_than_orjson_is_read_as_before(
+    value: bytes,
+) -> None:
+    extra = events._EXTRA_FIELDS
+    extra.forget()
+    learned = encode({**event_dict("conversation.closed"), "meta": 1})
+    for _ in range(events.LEARNING_STREAK + 1):  # a run of them: learned
+        assert decode_event(learned) == events._decode_checked(learned)
+    assert extra.names == ["meta"] and extra.first
+    for encoded in (
+        encode(event_dict("conversation.closed"))[:-1] + b',"meta":' + value + b"}",
+        encode(event_dict("conversation.closed"))[:-1] + b',"new":' + value + b"}",
+    ):
+        assert decode_event(encoded) == events._decode_checked(encoded)
+        assert isinstance(decode_event(encoded), Event)
+    extra.forget()
+
+
+def test_a_learned_field_nested_past_orjson_is_rejected_whatever_the_recursion_limit() -> None:
+    """msgspec's nesting limit is the interpreter's recursion limit, which a program may
+    raise (hypothesis does): depth is checked after it, not left to it."""
+    extra = events._EXTRA_FIELDS
+    extra.forget()
+    learned = encode({**event_dict("conversation.closed"), "meta": 1})
+    for _ in range(events.LEARNING_STREAK + 1):  # a run of them: learned
+        assert isinstance(decode_event(learned), Event)
+    assert extra.names == ["meta"] and extra.first
+    nested = b"[" * 1100 + b"]" * 1100
+    encoded = encode(event_dict("conversation.closed"))[:-1] + b',"meta":' + nested + b"}"
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(20_000)
+    try:
+        assert events._decode_fast(encoded) is None
+        result = decode_event(encoded)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert isinstance(result, Rejection) and result.reason.startswith("not JSON")
+    extra.forget()
+
+
+def test_names_msgspec_cannot_take_and_names_past_the_bound_are_read_as_before() -> None:
+    extra = events._EXTRA_FIELDS
+    extra.forget()
+    base = event_dict("conversation.closed")
+    for odd_name in ("line\nbreak", 'quo"te', "back\\slash"):
+        odd = encode({**base, odd_name: 1})
+        for _ in range(events.LEARNING_STREAK + 1):  # a run of them: tried
+            assert decode_event(odd) == events._decode_checked(odd)
+            assert isinstance(decode_event(odd), Event)
+    assert extra.names == [] and extra.refused == {"line\nbreak", 'quo"te', "back\\slash"}
+    for number in range(events.EXTRA_FIELD_NAMES + 5):
+        encoded = encode({**base, f"field_{number}": number})
+        assert decode_event(encoded) == events._decode_checked(encoded)
+        assert isinstance(decode_event(encoded), Event)
+    assert len(extra.names) == events.EXTRA_FIELD_NAMES
+    extra.forget()
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import gc
 
+from livemetrics import events
+from livemetrics.aggregate.query import ReportQuery
 from livemetrics.aggregate.store import AggregateStore, _cell_to_state
 from livemetrics.config import parse_config
 from livemetrics.engine.engine import Engine
@@ -118,3 +120,27 @@ def test_the_engine_finds_conversations_by_tenant_as_it_keeps_them() -> None:
     for conv in moved:
         engine.load(conv)
     assert indexed() == engine.conversations
+
+
+def test_a_platform_field_on_every_event_changes_no_number() -> None:
+    """SPEC §7 [3]: fields a type does not declare are ignored. A platform that adds one
+    to every event gets the same reports; past a run of such events its name is learned
+    (`events._ExtraFields`), so those events keep the fast path."""
+    events._EXTRA_FIELDS.forget()
+    lines = generate_stream(11, conversations=150)
+    with_field = []
+    for line in lines:
+        body = line.rstrip(b"\n")
+        if body.startswith(b"{") and body.endswith(b"}"):
+            body = body[:-1] + b',"platform_ref":{"region":"eu-1","shard":7}}'
+        with_field.append(body + b"\n")
+    config = parse_config(STREAM_CONFIG)
+    plain = replay_lines(lines, config)
+    events._EXTRA_FIELDS.forget()
+    extended = replay_lines(with_field, config)
+    assert "platform_ref" in events._EXTRA_FIELDS.names
+    assert dataclasses.asdict(extended.counts) == dataclasses.asdict(plain.counts)
+    for by in ("tenant", "agent,day", "conversation"):
+        query = ReportQuery(by=tuple(by.split(",")))
+        assert extended.report(config, query) == plain.report(config, query)
+    events._EXTRA_FIELDS.forget()
