@@ -90,6 +90,10 @@ class Engine:
         # event (a key of two strings fresh from the decoder is a tuple to build and
         # hash, and to compare item by item); changed with `conversations` only
         self._by_tenant: dict[str, dict[str, Conversation]] = {}
+        # the tenant of the last event and its conversations (`process`): an event's
+        # tenant is a string fresh from the decoder, whose hash a lookup computes
+        self._last_tenant = ""
+        self._last_of_tenant = self._of_tenant("")
         self.dropped: set[ConversationKey] = set()
         self.status_ids: dict[str, set[str]] = {}
         self.presence: dict[tuple[str, str], tuple[str, str | None]] = {}
@@ -115,7 +119,11 @@ class Engine:
         if event_type == "agent.status":
             return self._agent_status(event, out)
         conversation_id = conversation_id or ""
-        of_tenant = self._of_tenant(tenant)
+        if tenant == self._last_tenant:  # mostly: a comparison, where a lookup hashes it
+            of_tenant = self._last_of_tenant
+        else:
+            of_tenant = self._last_of_tenant = self._of_tenant(tenant)
+            self._last_tenant = tenant
         conv = of_tenant.get(conversation_id)
         if conv is not None:
             # the id added at once: a duplicate leaves the ids as they were (one look
@@ -140,7 +148,16 @@ class Engine:
         ctx = self._context(conv, out, event_id)
         late = ts_us < conv.last_event_us
         conv.last_event_us = ts_us
-        before = _attribute_signature(conv)
+        # what can change in `state.attribute_values`, compared after the event by
+        # identity: a change sets another object; an equal value set anew (another
+        # object) only sends the same attributes again (the compiled core compares
+        # an `int | None` or a tuple of them through Python's generic comparison)
+        status, writers, csat_score, subject = (
+            conv.status,
+            len(conv.writers),
+            conv.csat_score,
+            conv.subject,
+        )
         if conv.clocks:
             sla.freeze_breaches(ctx, ts_us)
         _apply_rule(ctx, event_type, ts_us, data)
@@ -148,7 +165,12 @@ class Engine:
             ctx.observe("late_events", 1, ts_us)
         if self._timers.has_due_before(self.clock_us):
             self._fire_due(out)
-        if _attribute_signature(conv) != before:
+        if (
+            conv.status is not status
+            or len(conv.writers) != writers
+            or conv.csat_score is not csat_score
+            or conv.subject is not subject
+        ):
             self._send_attributes(conv, out)
         return True
 
@@ -393,9 +415,3 @@ class Engine:
                     self._timers.schedule(clock.at_risk_us, key, TIMER_SLA_RISK, ref)
         if conv.status == CLOSED and conv.closed_us is not None:
             self._timers.schedule(conv.closed_us + self._retention_us, key, TIMER_RETENTION, None)
-
-
-def _attribute_signature(conv: Conversation) -> tuple[str, int, int | None, str | None]:
-    """What can change in `state.attribute_values` (compared before and after each event); a
-    fixed-length tuple, which the compiled core keeps unboxed (no allocation)."""
-    return (conv.status, len(conv.writers), conv.csat_score, conv.subject)

@@ -297,7 +297,7 @@ def attribute_values(conv: Conversation) -> dict[str, Any]:
     """A conversation's attributes, for `--by conversation` rows (SPEC §3).
 
     Only rules change them, and each change shows in the signature the engine
-    compares around every event (`engine._attribute_signature`): the rest is
+    compares around every event (`Engine.process`): the rest is
     fixed at the start. So the values read at any time between two events are
     those the engine last sent.
     """
