@@ -14,7 +14,9 @@ msgspec skips an undeclared field without the checks `orjson` makes (valid
 UTF-8, numbers within a double's range, nesting depth), and skipping it would
 accept input the checked path rejects as not JSON. Such an event is read
 again by `events._body_without_undeclared` (orjson, then the struct on the
-declared fields), which ignores unknown fields as SPEC §7 [3] says.
+declared fields), which ignores unknown fields as SPEC §7 [3] says; in a
+run of such events, their names are learned and read by an `ExtendedDecoder`
+(`events._ExtraFields`).
 
     >>> body = DECODER.decode(b'{"type":"conversation.tagged","event_id":"e1",'
     ...                       b'"ts":"2026-11-22T10:00:00Z","tenant":"acme",'
