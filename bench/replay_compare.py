@@ -1,7 +1,7 @@
 """`replay` of this tree side by side with another commit's, in one run (a ratio, not absolutes).
 
     .venv/bin/python bench/replay_compare.py [--base REF] [--conversations 10000] [--rounds 3]
-                                             [--instructions 20000]
+                                             [--instructions 20000] [--extra-field NAME]
 
 This machine is shared and noisy, so a replay rate measured alone says little;
 two trees measured in turns, on the same bytes, in one run, say how a change
@@ -21,7 +21,9 @@ core with its mypyc-compiled build (`scripts/dev compiled`) instead; with
 importable tree (such as another commit's wheel unpacked, the way
 `scripts/dev compiled` unpacks this one's). `--base-python PY` runs the
 base under another interpreter (such as another venv's python: a build of
-CPython with or without PGO and LTO).
+CPython with or without PGO and LTO). `--extra-field NAME` adds a field
+NAME to every line, as a platform that adds its own metadata to each event
+does: the input that is valid but leaves the structs' one-pass decoding.
 """
 
 from __future__ import annotations
@@ -100,6 +102,15 @@ def replay_instructions(src: Path, stream: Path, events: int, tmp: Path, python:
     return counts[0] - counts[1]
 
 
+def with_extra_field(line: bytes, name: str) -> bytes:
+    """`line` with the field `name` added, when it is a JSON object (others as they are)."""
+    body = line.rstrip()
+    if not (body.startswith(b"{") and body.endswith(b"}")):
+        return line
+    field = json.dumps({name: {"region": "eu-1", "shard": 7}}).encode()[1:-1]
+    return body[:-1] + b"," + field + b"}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="HEAD", help="git ref to compare with (default HEAD)")
@@ -126,6 +137,12 @@ def main() -> int:
         help="with --compiled: the base is this importable tree instead of the pure core",
     )
     parser.add_argument(
+        "--extra-field",
+        metavar="NAME",
+        help="add a field NAME (a small object) to every line that is a JSON object, as "
+        "a platform that adds its own metadata to each event does (SPEC §7 [3]: ignored)",
+    )
+    parser.add_argument(
         "--base-python",
         default=sys.executable,
         help="the interpreter that runs the base (default: this one)",
@@ -144,6 +161,8 @@ def main() -> int:
         stream = Path(tmp) / "stream.jsonl"
         print(f"generating {args.conversations} conversations ...", file=sys.stderr)
         lines = generate_stream(args.seed, conversations=args.conversations)
+        if args.extra_field:
+            lines = [with_extra_field(line, args.extra_field) for line in lines]
         stream.write_bytes(b"".join(line + b"\n" for line in lines))
         worktree = Path(tmp) / "base"
         if args.compiled:
