@@ -769,15 +769,18 @@ class _ExtraFields:
     """
 
     def __init__(self) -> None:
-        self.names: list[str] = []  # learned, in order (a name once per type it is on)
         self.refused: set[str] = set()
         self.first = False
         self.streak = 0  # events in a row with fields their type does not declare
         self._extended = ExtendedDecoder()
 
+    @property
+    def names(self) -> list[str]:
+        """The names learned, type by type (a name once for each type it was learned on)."""
+        return [name for names in self._extended.names_of.values() for name in names]
+
     def forget(self) -> None:
         """Forget every name learned (tests start from none)."""
-        self.names.clear()
         self.refused.clear()
         self.first = False
         self.streak = 0
@@ -788,6 +791,7 @@ class _ExtraFields:
         return self._extended.decode(raw)
 
     def knows(self, event_type: str, name: str) -> bool:
+        """Whether `name` is read on events of `event_type` already."""
         return name in self._extended.names_of.get(event_type, ())
 
     def learn(self, event_type: str, name: str) -> bool:
@@ -802,7 +806,6 @@ class _ExtraFields:
         except (ValueError, TypeError):
             self.refused.add(name)
             return False
-        self.names.append(name)
         return True
 
     def declared_body(self, body: Any) -> EventBody | None:
