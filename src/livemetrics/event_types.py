@@ -125,7 +125,10 @@ class ConversationClosed(_ConversationEvent, tag="conversation.closed", frozen=T
 
 class ConversationRated(_ConversationEvent, tag="conversation.rated", frozen=True, gc=False):
     survey: Literal["csat", "nps", "ces"]
-    score: int  # in its survey's range (checked after); 4.0 is the integer 4 (SPEC §7 [3])
+    # in its survey's range (checked after); 4.0 is the integer 4 (SPEC §7 [3]). Bounded:
+    # msgspec reads an integer of any size, orjson refuses one past a double's range, and
+    # a repeated `score` keeps the last value, so an earlier huge one would pass unseen
+    score: Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 
 
 class ConversationTransaction(
@@ -192,11 +195,12 @@ class ExtendedDecoder:
     optional fields (JSON names mapped by `rename`). Their values are decoded
     in full, typed `Any`: msgspec then checks them as orjson does (valid UTF-8,
     no lone surrogates, floats within a double's range). Where the two differ
-    (integers past 64 bits, nesting as deep as the recursion limit),
-    `events._read_alike_by_orjson` sends the event to the checked path, so the
-    fast path stays stricter than the checked one. Anything neither declared nor
-    added is still refused (`forbid_unknown_fields`). `events` makes the body of
-    the type's own struct again: downstream sees the same classes either way.
+    (integers past a double's range, nesting past 1 024 levels, even in a value
+    a repeated key overwrites), `events._learned_may_read` keeps the line from
+    this decoder, so the fast path stays stricter than the checked one.
+    Anything neither declared nor added is still refused (`forbid_unknown_fields`).
+    `events` makes the body of the type's own struct again: downstream sees the
+    same classes either way.
     """
 
     def __init__(self) -> None:

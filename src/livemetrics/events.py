@@ -715,7 +715,8 @@ def _decode_fast(raw: bytes) -> Event | None:
     declare is read by `_EXTRA_FIELDS`, which learns their names (`_body_past_extras`)."""
     extra = _EXTRA_FIELDS
     try:
-        body = extra.decode(raw) if extra.first else _decode_body(raw)
+        learned = extra.first and _learned_may_read(raw)
+        body = extra.decode(raw) if learned else _decode_body(raw)
     except msgspec.ValidationError as error:
         message = str(error)
         if not message.startswith(_UNKNOWN_FIELD):
@@ -734,10 +735,6 @@ def _decode_fast(raw: bytes) -> Event | None:
         declared = extra.declared_body(body)
         if not extra.first:
             extra.streak = 0
-        if declared is None:
-            declared = _body_without_undeclared(raw)
-            if declared is None:
-                return None
         return _fast_event(declared)
     extra.streak = 0
     return _fast_event(body)
@@ -808,11 +805,9 @@ class _ExtraFields:
             return False
         return True
 
-    def declared_body(self, body: Any) -> EventBody | None:
+    def declared_body(self, body: Any) -> EventBody:
         """The body as its type's own struct, without the fields it does not declare;
-        `first` stays on only while events carry some. None when one holds a value
-        orjson may read otherwise (`_read_alike_by_orjson`): the caller then reads
-        it as before."""
+        `first` stays on only while events carry some."""
         found = self._extended.base_of.get(type(body))
         if found is None:
             self.first = False
@@ -820,44 +815,29 @@ class _ExtraFields:
             return declared
         base, size = found
         fields = _as_tuple(body)
-        carried = False
-        for value in fields[size:]:
-            if value is not None:
-                carried = True
-                if type(value) is not str and not _read_alike_by_orjson(value):
-                    return None
-        self.first = carried
+        self.first = any(value is not None for value in fields[size:])
         declared = base(*fields[:size])
         return declared
 
 
-#: msgspec decodes any JSON integer to a Python int; orjson reads one past 64 bits as a
-#: double and refuses it past a double's range. Past 64 bits, the checked path decides.
-_JSON_INT_MIN: Final = -(1 << 63)
-_JSON_INT_LIMIT: Final = 1 << 64
-#: orjson refuses nesting past 1 024 levels; msgspec past the interpreter's recursion
-#: limit, which a program may raise. Deeper than this, the checked path decides.
-_JSON_DEPTH_LIMIT: Final = 256
+#: What msgspec reads and orjson refuses: a number past a double's range (309 digits
+#: or more) and nesting past 1 024 levels (msgspec's limit is the recursion limit,
+#: which a program may raise, and past the C stack it crashes). A repeated key keeps
+#: its last value, so a check of the decoded values would miss an earlier one: the
+#: learned decoder reads no line with 309 digits in a row or over this many brackets.
+_BRACKETS_LIMIT: Final = 256
+_DIGIT_RUN: Final = b"0" * 309
+_DIGITS_AS_ZERO: Final = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
 
 
-def _read_alike_by_orjson(value: Any) -> bool:
-    """Whether orjson reads a value msgspec decoded (as `Any`) alike: its integers fit in
-    64 bits and it is nested at most `_JSON_DEPTH_LIMIT` deep. Walked with a list, not
-    recursion, as deep as msgspec went."""
-    pending: list[tuple[Any, int]] = [(value, 0)]
-    while pending:
-        item, depth = pending.pop()
-        kind = type(item)
-        if kind is int:
-            number: int = item
-            if not _JSON_INT_MIN <= number < _JSON_INT_LIMIT:
-                return False
-        elif kind is list or kind is dict:
-            if depth >= _JSON_DEPTH_LIMIT:
-                return False
-            items = item if kind is list else item.values()
-            pending.extend((inner, depth + 1) for inner in items)
-    return True
+def _learned_may_read(raw: bytes) -> bool:
+    """Whether the learned decoder may read `raw` (see `_BRACKETS_LIMIT`); a line too
+    short to hold either is answered at once."""
+    if len(raw) <= _BRACKETS_LIMIT:
+        return True
+    if raw.count(b"[") + raw.count(b"{") > _BRACKETS_LIMIT:
+        return False
+    return len(raw) < len(_DIGIT_RUN) or _DIGIT_RUN not in raw.translate(_DIGITS_AS_ZERO)
 
 
 _EXTRA_FIELDS: Final = _ExtraFields()
@@ -870,6 +850,8 @@ def _body_past_extras(raw: bytes, message: str) -> EventBody | None:
     for another reason, it is read as before (`_body_without_undeclared`), so learning
     never changes a result."""
     extra = _EXTRA_FIELDS
+    if not _learned_may_read(raw):
+        return _body_without_undeclared(raw)
     try:
         event_type = _type_only(raw).type
     except (msgspec.MsgspecError, RecursionError):
@@ -894,10 +876,7 @@ def _body_past_extras(raw: bytes, message: str) -> EventBody | None:
         except (msgspec.MsgspecError, RecursionError):
             break
         extra.first = True
-        declared = extra.declared_body(body)
-        if declared is not None:
-            return declared
-        break
+        return extra.declared_body(body)
     return _body_without_undeclared(raw)
 
 

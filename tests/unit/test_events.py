@@ -1101,6 +1101,57 @@ def test_a_learned_field_nested_past_orjson_is_rejected_whatever_the_recursion_l
     extra.forget()
 
 
+LEARNED_X = (
+    b'{"type":"conversation.closed","event_id":"e","ts":"2026-01-01T00:00:00Z",'
+    b'"tenant":"t","conversation_id":"c"'
+)
+HUGE = b"1" + b"0" * 309  # past a double: orjson refuses it, msgspec reads an int
+
+
+@pytest.mark.parametrize(
+    ("tail", "recursion_limit"),
+    [
+        (b',"x":' + HUGE + b',"x":0}', 0),
+        (b',"x":-' + HUGE + b',"x":null}', 0),
+        (b',"x":{"a":' + HUGE + b',"a":0}}', 0),
+        (b',"x":[{"a":' + HUGE + b',"a":0}]}', 0),
+        (b',"\\u0078":' + HUGE + b',"x":1}', 0),  # the key spelled with an escape
+        (b',"x":' + b"[" * 1100 + b"]" * 1100 + b',"x":0}', 20_000),
+        (b',"x":' + b"[" * 25_000 + b"]" * 25_000 + b"}", 30_000),  # crashed msgspec
+    ],
+)
+def test_a_learned_field_whose_earlier_value_orjson_refuses_is_rejected(
+    tail: bytes, recursion_limit: int
+) -> None:
+    """A repeated key keeps its last value in msgspec, so an earlier one that orjson
+    refuses (found in review) must keep the line from the learned decoder."""
+    extra = events._EXTRA_FIELDS
+    extra.forget()
+    learned = LEARNED_X + b',"x":1}'
+    for _ in range(events.LEARNING_STREAK + 1):  # a run of them: learned
+        assert isinstance(decode_event(learned), Event)
+    assert extra.names == ["x"] and extra.first
+    encoded = LEARNED_X + tail
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, recursion_limit))
+    try:
+        fast = events._decode_fast(encoded)
+        result = decode_event(encoded)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert fast is None
+    assert isinstance(result, Rejection) and result.reason.startswith("not JSON")
+    extra.forget()
+
+
+def test_a_repeated_score_whose_earlier_value_orjson_refuses_is_rejected() -> None:
+    """The structs read `score` bounded: an earlier, huge value is not overwritten unseen."""
+    raw = encode(event_dict("conversation.rated"))[:-1] + b',"score":' + HUGE + b',"score":3}'
+    assert events._decode_fast(raw) is None
+    result = decode_event(raw)
+    assert isinstance(result, Rejection) and result.reason.startswith("not JSON")
+
+
 def test_names_msgspec_cannot_take_and_names_past_the_bound_are_read_as_before() -> None:
     extra = events._EXTRA_FIELDS
     extra.forget()
