@@ -1030,77 +1030,6 @@ def test_learned_fields_are_read_by_one_decoder_and_tried_first_while_events_car
     extra.forget()
 
 
-@pytest.mark.parametrize(
-    "tail",
-    [
-        b',"x_trace":"\xff\xfe"}',  # not UTF-8
-        b',"x_trace":1e400}',  # beyond a double: orjson refuses
-        b',"x_trace":"\\ud800"}',  # a lone surrogate
-        b',"x_trace":[' + b"9" * 400 + b"]}",  # an integer beyond a double: orjson refuses
-        b',"x_trace":' + b"[" * 2000 + b"]" * 2000 + b"}",  # deeper than orjson takes
-    ],
-)
-def test_a_learned_field_that_is_not_json_to_orjson_is_rejected(tail: bytes) -> None:
-    extra = events._EXTRA_FIELDS
-    extra.forget()
-    learned = encode({**event_dict("message.sent"), "x_trace": "t-1"})
-    for _ in range(events.LEARNING_STREAK + 1):  # a run of them: learned
-        assert isinstance(decode_event(learned), Event)
-    assert extra.names == ["x_trace"] and extra.first
-    encoded = encode(event_dict("message.sent"))[:-1] + tail
-    assert events._decode_fast(encoded) is None
-    assert isinstance(decode_event(encoded), Rejection)
-    extra.forget()
-
-
-@pytest.mark.parametrize(
-    "value",
-    [
-        b"[" * 1020 + b"]" * 1020,  # msgspec refuses nesting sooner than orjson
-        b'{"n":18446744073709551616}',  # past 64 bits: orjson reads a double, msgspec an int
-        b"-" + b"9" * 300,
-    ],
-)
-def test_a_learned_field_that_msgspec_reads_otherwise_than_orjson_is_read_as_before(
-    value: bytes,
-) -> None:
-    extra = events._EXTRA_FIELDS
-    extra.forget()
-    learned = encode({**event_dict("conversation.closed"), "meta": 1})
-    for _ in range(events.LEARNING_STREAK + 1):  # a run of them: learned
-        assert decode_event(learned) == events._decode_checked(learned)
-    assert extra.names == ["meta"] and extra.first
-    for encoded in (
-        encode(event_dict("conversation.closed"))[:-1] + b',"meta":' + value + b"}",
-        encode(event_dict("conversation.closed"))[:-1] + b',"new":' + value + b"}",
-    ):
-        assert decode_event(encoded) == events._decode_checked(encoded)
-        assert isinstance(decode_event(encoded), Event)
-    extra.forget()
-
-
-def test_a_learned_field_nested_past_orjson_is_rejected_whatever_the_recursion_limit() -> None:
-    """msgspec's nesting limit is the interpreter's recursion limit, which a program may
-    raise (hypothesis does): depth is checked after it, not left to it."""
-    extra = events._EXTRA_FIELDS
-    extra.forget()
-    learned = encode({**event_dict("conversation.closed"), "meta": 1})
-    for _ in range(events.LEARNING_STREAK + 1):  # a run of them: learned
-        assert isinstance(decode_event(learned), Event)
-    assert extra.names == ["meta"] and extra.first
-    nested = b"[" * 1100 + b"]" * 1100
-    encoded = encode(event_dict("conversation.closed"))[:-1] + b',"meta":' + nested + b"}"
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(20_000)
-    try:
-        assert events._decode_fast(encoded) is None
-        result = decode_event(encoded)
-    finally:
-        sys.setrecursionlimit(limit)
-    assert isinstance(result, Rejection) and result.reason.startswith("not JSON")
-    extra.forget()
-
-
 LEARNED_X = (
     b'{"type":"conversation.closed","event_id":"e","ts":"2026-01-01T00:00:00Z",'
     b'"tenant":"t","conversation_id":"c"'
@@ -1108,29 +1037,42 @@ LEARNED_X = (
 HUGE = b"1" + b"0" * 309  # past a double: orjson refuses it, msgspec reads an int
 
 
+def learn_x() -> Any:
+    """The extra-fields state with `x` learned on conversation.closed and tried first."""
+    extra = events._EXTRA_FIELDS
+    extra.forget()
+    learned = LEARNED_X + b',"x":1}'
+    for _ in range(events.LEARNING_STREAK + 1):  # a run of them: learned
+        assert decode_event(learned) == events._decode_checked(learned)
+    assert extra.names == ["x"] and extra.first
+    return extra
+
+
 @pytest.mark.parametrize(
     ("tail", "recursion_limit"),
     [
+        (b',"x":"\xff\xfe"}', 0),  # not UTF-8
+        (b',"x":1e400}', 0),  # beyond a double
+        (b',"x":"\\ud800"}', 0),  # a lone surrogate
+        (b',"x":[' + b"9" * 400 + b"]}", 0),  # an integer beyond a double
+        (b',"x":' + b"[" * 2000 + b"]" * 2000 + b"}", 0),  # deeper than orjson takes
+        # msgspec nests as deep as the recursion limit, which a program may raise
+        (b',"x":' + b"[" * 1100 + b"]" * 1100 + b"}", 20_000),
+        (b',"x":' + b"[" * 25_000 + b"]" * 25_000 + b"}", 30_000),  # crashed msgspec
+        # a repeated key keeps its last value in msgspec: an earlier one orjson refuses
+        # must keep the line from the learned decoder too (found in review)
         (b',"x":' + HUGE + b',"x":0}', 0),
         (b',"x":-' + HUGE + b',"x":null}', 0),
         (b',"x":{"a":' + HUGE + b',"a":0}}', 0),
         (b',"x":[{"a":' + HUGE + b',"a":0}]}', 0),
         (b',"\\u0078":' + HUGE + b',"x":1}', 0),  # the key spelled with an escape
         (b',"x":' + b"[" * 1100 + b"]" * 1100 + b',"x":0}', 20_000),
-        (b',"x":' + b"[" * 25_000 + b"]" * 25_000 + b"}", 30_000),  # crashed msgspec
     ],
 )
-def test_a_learned_field_whose_earlier_value_orjson_refuses_is_rejected(
+def test_a_learned_field_that_is_not_json_to_orjson_is_rejected(
     tail: bytes, recursion_limit: int
 ) -> None:
-    """A repeated key keeps its last value in msgspec, so an earlier one that orjson
-    refuses (found in review) must keep the line from the learned decoder."""
-    extra = events._EXTRA_FIELDS
-    extra.forget()
-    learned = LEARNED_X + b',"x":1}'
-    for _ in range(events.LEARNING_STREAK + 1):  # a run of them: learned
-        assert isinstance(decode_event(learned), Event)
-    assert extra.names == ["x"] and extra.first
+    extra = learn_x()
     encoded = LEARNED_X + tail
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, recursion_limit))
@@ -1141,6 +1083,22 @@ def test_a_learned_field_whose_earlier_value_orjson_refuses_is_rejected(
         sys.setrecursionlimit(limit)
     assert fast is None
     assert isinstance(result, Rejection) and result.reason.startswith("not JSON")
+    extra.forget()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"[" * 1020 + b"]" * 1020,  # past the learned decoder's bracket bound: orjson reads it
+        b'{"n":18446744073709551616}',  # past 64 bits: orjson reads a double, msgspec an int
+        b"-" + b"9" * 300,
+    ],
+)
+def test_a_learned_field_orjson_takes_is_read_as_the_checks_read_it(value: bytes) -> None:
+    extra = learn_x()
+    for encoded in (LEARNED_X + b',"x":' + value + b"}", LEARNED_X + b',"new":' + value + b"}"):
+        assert decode_event(encoded) == events._decode_checked(encoded)
+        assert isinstance(decode_event(encoded), Event)
     extra.forget()
 
 

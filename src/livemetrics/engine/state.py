@@ -296,10 +296,10 @@ class Conversation:
 def attribute_values(conv: Conversation) -> dict[str, Any]:
     """A conversation's attributes, for `--by conversation` rows (SPEC §3).
 
-    Only rules change them, and each change shows in the signature the engine
-    compares around every event (`Engine.process`): the rest is
-    fixed at the start. So the values read at any time between two events are
-    those the engine last sent.
+    Only rules change them, and each change shows in the four fields the engine
+    compares around every event (`Engine.process`: status, the writers' count,
+    csat_score, subject); the rest is fixed at the start. So the values read at
+    any time between two events are those the engine last sent.
     """
     return {
         "customer_id": conv.customer_id,
